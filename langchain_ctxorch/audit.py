@@ -1,0 +1,779 @@
+"""Form vs facts: find volatile facts baked into the instruction layer.
+
+A system prompt should carry *form* (role, tone, output schema, refusal and reasoning rules): it is
+stable, so it forms the cache-friendly prefix. *Facts that change* (prices, dates, versions,
+limits, contact details, "as of" statements) belong in the KNOWLEDGE layer: pasted into the prompt
+they are paid for on every call, go stale silently, and every edit invalidates the provider's prompt
+cache.
+
+Key types:
+
+- `audit_instructions` / `aaudit_instructions`: split instructions into sentences and classify
+  each one as ``"fact"`` or ``"form"`` with deterministic heuristics (an optional chat model may
+  refine the verdicts).
+- `AuditFinding`: one sentence: its exact text and offsets, ``kind``, ``reason``, the signals that
+  fired, its tokens and, for facts, a suggested KNOWLEDGE `ContextItem` with a ``fact_key``.
+- `InstructionAudit`: all findings, with token totals, ``to_dict()`` and a readable ``str()``.
+
+Example:
+    ```python
+    audit = audit_instructions(
+        "You are a support agent for Acme. Answer in two sentences. The Pro plan costs $49/month."
+    )
+    [(f.kind, f.text) for f in audit.findings]
+    # [('form', 'You are a support agent for Acme.'),
+    #  ('form', 'Answer in two sentences.'),
+    #  ('fact', 'The Pro plan costs $49/month.')]
+    audit.facts[0].suggested_item.fact_key  # 'price:pro-plan-costs-month'
+    ```
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_ctxorch.items import ContextItem, Layer, Trust, message_text, stable_hash
+from langchain_ctxorch.scoring import ENGLISH_STOP_WORDS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+
+    from langchain_ctxorch.tokens import TokenCounter
+
+__all__ = [
+    "AuditFinding",
+    "AuditKind",
+    "InstructionAudit",
+    "aaudit_instructions",
+    "audit_instructions",
+    "split_sentences",
+]
+
+AuditKind = Literal["fact", "form"]
+"""A sentence of the instructions is either a volatile ``fact`` or stable ``form``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sentence splitting
+# --------------------------------------------------------------------------------------------
+
+_ABBREVIATIONS = frozenset(
+    """e.g i.e etc vs mr mrs ms dr st jr sr inc ltd co corp no nos approx dept est fig max min
+    p.m a.m u.s u.k ca cf al resp""".split()
+)
+_BULLET = re.compile(r"[ \t]*(?:[-*•·‣▪●◦+>]|\d{1,3}[.)]|[a-zA-Z][.)](?=\s)|#{1,6})?[ \t]*")
+_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|[.!?]+(?=[\"“(]?[A-Z])")
+_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+_HAS_WORD = re.compile(r"[^\W\d_]{2,}")
+_PLACEHOLDER = re.compile(r"\{\{?[^{}\n]{0,80}\}?\}|\[[A-Z_ ]{2,40}\]|<[a-z_]{2,40}>")
+
+
+def _segments_of_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence spans within one line ``text[start:end]``."""
+    out: list[tuple[int, int]] = []
+    seg_start = start
+    for m in _BOUNDARY.finditer(text, start, end):
+        cut = m.end()
+        before = text[seg_start : m.start()]
+        last = before.rsplit(None, 1)[-1] if before.split() else ""
+        word = last.lower().strip("([\"'").rstrip(".")
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            continue
+        # "$2.5", "v1.2", "www.site.com": no boundary inside a token (regex guarantees a space or
+        # a capital follows); a lower-case letter before and a capital after is a missing space.
+        if m.group().startswith(".") and cut < end and not text[cut].isspace():
+            prev = text[m.start() - 1] if m.start() > 0 else " "
+            nxt = text[cut : cut + 2]
+            if not (prev.islower() and len(nxt) == 2 and nxt[0].isupper() and nxt[1].islower()):
+                continue
+        out.append((seg_start, cut))
+        seg_start = cut
+    out.append((seg_start, end))
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop leading bullets/whitespace and trailing whitespace from a span."""
+    m = _BULLET.match(text, start, end)
+    if m is not None and m.end() > start:
+        start = m.end()
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Split instructions into sentence spans ``(start, end)``: ``text[start:end]`` is exact.
+
+    Lines are split first (list items and headings are their own sentences), then sentences
+    inside a line at ``. ! ?`` followed by a space or a capital, skipping common abbreviations,
+    decimals, versions and domain names. A fenced code block (```` ``` ````) is one span. Leading
+    bullets and list numbers are left out of the span; spans without a word are skipped.
+
+    Example:
+        ```python
+        text = "- Be brief. Use JSON.\\nPrices: $5.50 e.g. for tea."
+        [text[s:e] for s, e in split_sentences(text)]
+        # ['Be brief.', 'Use JSON.', 'Prices: $5.50 e.g. for tea.']
+        ```
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    n = len(text)
+    fences = list(_FENCE.finditer(text))
+    blocks: list[tuple[int, int]] = []
+    for i in range(0, len(fences) - 1, 2):
+        close_line_end = text.find("\n", fences[i + 1].end())
+        blocks.append((fences[i].start(), n if close_line_end < 0 else close_line_end))
+    for b_start, b_end in [*blocks, (n, n)]:
+        line_start = pos
+        while line_start < b_start:
+            line_end = text.find("\n", line_start, b_start)
+            if line_end < 0:
+                line_end = b_start
+            for s, e in _segments_of_line(text, line_start, line_end):
+                s2, e2 = _trim(text, s, e)
+                if e2 > s2 and _HAS_WORD.search(_PLACEHOLDER.sub(" ", text[s2:e2])):
+                    spans.append((s2, e2))
+            line_start = line_end + 1
+        if b_end > b_start:
+            s2, e2 = _trim(text, b_start, b_end)
+            if e2 > s2:
+                spans.append((s2, e2))
+        pos = b_end + 1
+    return spans
+
+
+# --------------------------------------------------------------------------------------------
+# Signals
+# --------------------------------------------------------------------------------------------
+
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_FORMAT_UNITS = (
+    r"(?:sentences?|words?|paragraphs?|bullets?|bullet points?|points?|lines?|characters?|chars?|"
+    r"tokens?|results?|examples?|suggestions?|steps?|options?|questions?|times?|emojis?|rows?|"
+    r"columns?|turns?|tries|attempts?|queries|query|items?|choices?|answers?|responses?|"
+    r"sections?|headings?|levels?|stars?|spaces?|tabs?|digits?|decimals?|decimal places?|"
+    r"letters?|keywords?|tags?|hashtags?|ideas?|variations?|alternatives?|messages?|replies|"
+    r"reply|calls?|tool calls?|iterations?|rounds?|categories|category|labels?|scores?)"
+)
+_BUSINESS_UNITS = (
+    r"(?:k|m|bn|gb|mb|tb|kb|gib|mib|users?|seats?|licen[cs]es?|accounts?|devices?|days?|"
+    r"business days?|hours?|hrs?|weeks?|months?|years?|yrs?|minutes?|mins?|seconds?|secs?|"
+    r"orders?|requests?|credits?|miles?|km|kg|g|lbs?|pounds?|ounces?|oz|liters?|litres?|ml|"
+    r"meters?|metres?|feet|ft|inches|units?|employees?|customers?|members?|countries|stores?|"
+    r"locations?|offices?|nights?|guests?|people|persons?|passengers?|bags?|pieces?|tickets?|"
+    r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh)"
+)
+
+_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "price",
+        re.compile(
+            r"[$€£¥₹]\s?\d|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|jpy|inr|chf|cad|aud|dollars?|"
+            r"euros?|cents?|pounds sterling|bucks)\b|\b(?:usd|eur|gbp)\s?\d|"
+            r"\b(?:costs?|priced at|price is|fee of|charge of|per month|/month|/mo\b|/year|/yr\b|"
+            r"a month|per year|annually|monthly fee|subscription fee|discount|refund of)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("percentage", re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)),
+    (
+        "date",
+        re.compile(
+            r"\b(?:19|20)\d{2}-\d{1,2}(?:-\d{1,2})?\b|\b\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})\b|"
+            rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            rf"{_MONTHS}\b|\b{_MONTHS}\.?,?\s+(?:19|20)\d{{2}}\b|\b(?:19|20)\d{{2}}s?\b|"
+            r"\bq[1-4]\b|\bfy\s?\d{2,4}\b|\bh[12]\s+(?:19|20)\d{2}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "time",
+        re.compile(
+            r"\b\d{1,2}(?::\d{2})?\s?(?:a\.?m\.?|p\.?m\.?)(?=\W|$)|\b\d{1,2}:\d{2}\b|"
+            r"\b(?:utc|gmt|est|edt|cst|cdt|pst|pdt|cet|cest|ist)\b|"
+            r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "version",
+        re.compile(
+            r"\bv\d+(?:\.\d+)*\b|\bversion\s+\d|\b\d+\.\d+\.\d+\b|\brelease\s+\d|"
+            r"\b(?:gpt|claude|gemini|llama|mistral|python|ios|android|windows|macos|node)"
+            r"[- ]?\d+(?:\.\d+)?[a-z]?\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "url",
+        re.compile(
+            r"\bhttps?://\S+|\bwww\.\S+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
+            r"(?:com|org|net|io|gov|edu|ai|dev|co|uk|de|fr|app|info|biz)\b(?!\.\w)",
+            re.IGNORECASE,
+        ),
+    ),
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    (
+        "phone",
+        re.compile(r"(?:\+\d{1,3}[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b|\+\d[\d\s-]{8,}\d"),
+    ),
+    (
+        "quantity",
+        re.compile(
+            rf"\b\d[\d,]*(?:\.\d+)?\s?-?\s?{_BUSINESS_UNITS}\b|\b(?:up to|at least|at most|"
+            r"maximum of|minimum of|limit of|more than|less than|over|under|within)\s+\d[\d,]*"
+            r"(?:\.\d+)?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|\bage\s+\d+|\baged?\s+\d+",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "product",
+        re.compile(
+            r"\b[A-Z][a-zA-Z]{1,20}[- ]\d{1,4}[a-zA-Z]?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|"
+            r"\b(?:basic|pro|plus|premium|enterprise|starter|business|team|free|gold|silver|"
+            r"platinum)\s+(?:plan|tier|subscription|edition|membership|package)s?\b",
+        ),
+    ),
+    (
+        "temporal",
+        re.compile(
+            r"\b(?:as of|currently|at the moment|at present|presently|for now|this (?:week|month|"
+            r"quarter|year|season|semester)|next (?:week|month|quarter|year)|last (?:week|month|"
+            r"quarter|year)|previous (?:\w+ )?(?:year|quarter|month)|today(?:'s date)? is|current "
+            r"(?:date|time|year|month|version|price|rate|season)|knowledge cut-?off|last updated|"
+            r"newly|recently|latest|now available|no longer|until further notice|effective "
+            r"(?:from|on|immediately|date)|deadline|expires?|expiry|valid (?:until|through|till)|"
+            r"limited[- ]time|temporar(?:y|ily)|changed|revised|reverts?|introduced|launched|"
+            r"discontinued)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "contact",
+        re.compile(
+            r"\b(?:located (?:at|in|on)|headquartered|our (?:office|store|address|headquarters|"
+            r"hotline|phone number)|call us|opening hours|business hours|open (?:from|daily|"
+            r"\d))\b",
+            re.IGNORECASE,
+        ),
+    ),
+)
+_SIGNAL_LABEL = {
+    "price": "price or currency",
+    "percentage": "percentage",
+    "date": "date or year",
+    "time": "time, weekday or time zone",
+    "version": "version or model number",
+    "url": "URL or domain",
+    "email": "e-mail address",
+    "phone": "phone number",
+    "quantity": "quantity or limit",
+    "product": "product or plan name",
+    "temporal": "time-bound wording",
+    "contact": "location or contact detail",
+    "entity": "declarative statement about a named entity",
+}
+
+_FORM_START = re.compile(
+    r"^(?:always|never|do|don'?t|does|use|respond|answer|reply|write|return|output|format|"
+    r"provide|keep|be|make|ensure|avoid|include|begin|start|end|think|if|when|whenever|only|"
+    r"please|remember|follow|ask|explain|cite|refuse|stay|consider|pay|given|here|below|above|"
+    r"you|your|i|i'm|as|act|assume|assist|help|focus|list|summari[sz]e|translate|generate|"
+    r"create|identify|determine|check|verify|select|choose|rate|score|evaluate|classify|"
+    r"extract|rewrite|read|review|limit|state|show|present|structure|wrap|enclose|separate|"
+    r"each|every|all|any|for|in|to|after|before|once|first|then|finally|otherwise|note|"
+    r"important|must|should|the (?:assistant|ai|model|user|response|answer|output)|"
+    r"assistant|ai|step|task|goal|role|instructions?|rules?|guidelines?|context|question|"
+    r"input|thought|action|observation|final|example|examples|query|sqlquery|sqlresult)\b",
+    re.IGNORECASE,
+)
+_PERSONA = re.compile(
+    r"^(?:you|your|i|i'm|we|assistant|the assistant|ai|the ai|the model|my|this assistant|"
+    r"[A-Z][a-z]+ (?:is|will) (?:an? )?(?:ai|assistant|chatbot|bot|helpful))\b",
+    re.IGNORECASE,
+)
+_ENTITY_VERB = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|offers?|provides?|includes?|covers?|supports?|ships?|"
+    r"accepts?|allows?|requires?|applies|apply|qualif(?:y|ies)|may|will|can|must|returns?|"
+    r"costs?|gets?|receive|eligible)\b",
+    re.IGNORECASE,
+)
+_ENTITY_WORD = re.compile(r"(?<=[\w,;:] )[A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)*|\b[A-Z]{2,6}\b")
+_NOT_ENTITY = frozenset(
+    """I JSON YAML XML HTML CSS SQL API APIs AI LLM URL URLs ID IDs UTF ASCII CSV PDF Markdown
+    English Python JavaScript TypeScript Human Assistant User System Thought Action Observation
+    Final Answer Question Input Output Context Response Use Do Never Always TERMINATE OK True
+    False None Yes No NOT ONLY MUST NEVER ALWAYS DO DON IMPORTANT NOTE""".split()
+)
+_FORMAT_WORD = re.compile(
+    r"\b(?:json|markdown|schema|format(?:ted|ting)?|tone|style|concise|polite|friendly|"
+    r"professional|bullet|table|step[- ]by[- ]step|persona|respond|reply|answer|language|"
+    r"refuse|decline|do not|don't|never|always|must|should|instructions?)\b",
+    re.IGNORECASE,
+)
+_FORMAT_CONTEXT = re.compile(
+    rf"\b\d+\s*(?:-|to|or)?\s*\d*\s*{_FORMAT_UNITS}\b|\bscale (?:of|from)\s+\d|\b\d+\s*(?:-|to)\s*\d+\b",
+    re.IGNORECASE,
+)
+
+
+def _fact_signals(sentence: str) -> list[tuple[str, str]]:
+    """The fact signals in ``sentence`` as ``(signal, matched text)`` pairs, in signal order."""
+    masked = _PLACEHOLDER.sub(lambda m: " " * len(m.group()), sentence)
+    out: list[tuple[str, str]] = []
+    for name, pattern in _SIGNALS:
+        for m in pattern.finditer(masked):
+            matched = m.group().strip()
+            if name in {"quantity", "date", "product"} and _in_format_context(masked, m):
+                continue
+            out.append((name, matched))
+            break
+    if not out:
+        entity = _entity_statement(masked)
+        if entity:
+            out.append(("entity", entity))
+    return out
+
+
+def _in_format_context(sentence: str, match: re.Match[str]) -> bool:
+    """True when a number belongs to a format rule ("3 bullet points", "a scale of 1 to 10")."""
+    for m in _FORMAT_CONTEXT.finditer(sentence):
+        if m.start() <= match.start() < m.end() or match.start() <= m.start() < match.end():
+            return True
+    return False
+
+
+def _entity_statement(sentence: str) -> str:
+    """The named entity of a declarative sentence about the world, or "" for anything else."""
+    stripped = sentence.lstrip("\"'“(*_ ")
+    if _FORM_START.match(stripped) or _PERSONA.match(stripped):
+        return ""
+    if stripped.endswith((":", "?")) or not _ENTITY_VERB.search(stripped):
+        return ""
+    if len(_FORMAT_WORD.findall(stripped)) >= 2:  # noqa: PLR2004 - two format words make it a rule
+        return ""
+    for m in _ENTITY_WORD.finditer(stripped):
+        words = m.group().split()
+        if all(w in _NOT_ENTITY for w in words):
+            continue
+        return m.group()
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Findings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """One sentence of the instructions, classified as a volatile fact or as form.
+
+    Example:
+        ```python
+        f = audit_instructions("Support is open Monday to Friday, 9am-5pm CET.").findings[0]
+        f.kind, f.signals  # ('fact', ('time',))
+        f.suggested_item.layer  # Layer.KNOWLEDGE
+        ```
+    """
+
+    text: str
+    """The sentence or span exactly as it appears in the input."""
+    kind: AuditKind
+    """``"fact"`` (volatile: move it to the KNOWLEDGE layer) or ``"form"`` (keep it)."""
+    reason: str
+    """Why, in words (the signals that fired and what they matched)."""
+    suggested_item: ContextItem | None
+    """For facts: a KNOWLEDGE item carrying the sentence, with a ``fact_key``; None for form."""
+    start: int = 0
+    """Character offset of ``text`` in its source (the input text or the item's content)."""
+    end: int = 0
+    """Character offset just past ``text``: ``source[start:end] == text``."""
+    signals: tuple[str, ...] = ()
+    """Names of the fact signals that fired (``price``, ``date``, ``version``, ``url``...)."""
+    tokens: int = 0
+    """Tokens of ``text`` by the audit's counter."""
+    item_id: str | None = None
+    """The id of the instruction item the sentence comes from (None for plain text input)."""
+    source: str = "instructions"
+    """Where the sentence comes from (the item's source, or ``"instructions"`` for text)."""
+    refined: bool = False
+    """True when a chat model changed or confirmed the heuristic verdict."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the suggested item as its main fields)."""
+        item = self.suggested_item
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "reason": self.reason,
+            "start": self.start,
+            "end": self.end,
+            "signals": list(self.signals),
+            "tokens": self.tokens,
+            "item_id": self.item_id,
+            "source": self.source,
+            "refined": self.refined,
+            "suggested_item": None
+            if item is None
+            else {
+                "id": item.id,
+                "content": item.content,
+                "layer": item.layer.value,
+                "source": item.source,
+                "fact_key": item.fact_key,
+                "trust": item.trust.name,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class InstructionAudit:
+    """The audit of an instruction layer: one finding per sentence, in input order.
+
+    Example:
+        ```python
+        audit = audit_instructions("Be concise. Our API limit is 100 requests per minute.")
+        audit.fact_tokens, audit.total_tokens  # (10, 14)
+        print(audit)  # a table of every sentence with its verdict
+        ```
+    """
+
+    findings: list[AuditFinding]
+    """One finding per sentence, in input order."""
+    total_tokens: int = 0
+    """Tokens of the whole audited instructions (by ``counter``)."""
+    counter: str = ""
+    """Which counter measured the tokens."""
+    skipped: list[str] = field(default_factory=list)
+    """Ids of input items that were not audited because they are not in the INSTRUCTIONS layer."""
+
+    @property
+    def facts(self) -> list[AuditFinding]:
+        """The sentences classified as facts."""
+        return [f for f in self.findings if f.kind == "fact"]
+
+    @property
+    def form(self) -> list[AuditFinding]:
+        """The sentences classified as form."""
+        return [f for f in self.findings if f.kind == "form"]
+
+    @property
+    def fact_tokens(self) -> int:
+        """Tokens of the fact sentences: what you pay for them on every call."""
+        return sum(f.tokens for f in self.facts)
+
+    @property
+    def fact_share(self) -> float:
+        """Share of the instructions' tokens spent on fact sentences (0 when empty)."""
+        return self.fact_tokens / self.total_tokens if self.total_tokens else 0.0
+
+    def suggested_items(self) -> list[ContextItem]:
+        """The KNOWLEDGE items suggested for the fact sentences (unique ids, input order)."""
+        seen: set[str] = set()
+        out: list[ContextItem] = []
+        for f in self.facts:
+            if f.suggested_item is not None and f.suggested_item.id not in seen:
+                seen.add(f.suggested_item.id)
+                out.append(f.suggested_item)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole audit."""
+        return {
+            "total_tokens": self.total_tokens,
+            "fact_tokens": self.fact_tokens,
+            "fact_share": self.fact_share,
+            "counter": self.counter,
+            "counts": {"fact": len(self.facts), "form": len(self.form)},
+            "findings": [f.to_dict() for f in self.findings],
+            "skipped": list(self.skipped),
+        }
+
+    def __str__(self) -> str:
+        """A readable table: summary, then every sentence with its verdict and reason."""
+        lines = [
+            f"Instruction audit: {len(self.facts)} fact and {len(self.form)} form sentences; "
+            f"facts cost {self.fact_tokens} of {self.total_tokens} tokens "
+            f"({self.fact_share:.0%}) on every call (counter={self.counter})",
+        ]
+        if self.facts:
+            lines.append(
+                "Move the fact sentences to the KNOWLEDGE layer (retrieve them per call, keyed by "
+                "fact_key) to keep the cached prefix stable."
+            )
+        lines += ["", f"{'kind':<6}{'tokens':>7}  {'chars':<11}sentence / reason"]
+        for f in self.findings:
+            text = " ".join(f.text.split())
+            if len(text) > 90:  # noqa: PLR2004 - display width
+                text = text[:89] + "…"
+            lines.append(f"{f.kind:<6}{f.tokens:>7}  {f'{f.start}-{f.end}':<11}{text}")
+            if f.kind == "fact":
+                key = f.suggested_item.fact_key if f.suggested_item else None
+                lines.append(f"{'':<24}-> {f.reason}; fact_key={key}")
+        for item_id in self.skipped:
+            lines.append(f"skipped (not an instruction): {item_id}")
+        return "\n".join(lines)
+
+
+_KEY_STOP = ENGLISH_STOP_WORDS | frozenset(
+    """s per us one also may must will can get new like via plus within less more total""".split()
+)
+_KEY_WORD = re.compile(r"[^\W\d_]+")
+
+
+def fact_key_for(sentence: str, signals: Sequence[str]) -> str:
+    """A stable ``fact_key`` for a fact sentence: its main signal and first content words.
+
+    Numbers are left out, so the same sentence with a new price, date or version keeps its key
+    (a later version of the fact supersedes the old one).
+
+    Example:
+        ```python
+        fact_key_for("The Pro plan costs $49/month.", ["price"])  # 'price:pro-plan-costs-month'
+        fact_key_for("The Pro plan costs $59/month.", ["price"])  # the same key
+        ```
+    """
+    masked = _PLACEHOLDER.sub(" ", sentence)
+    words = [w for w in _KEY_WORD.findall(masked.lower()) if w not in _KEY_STOP and len(w) > 1]
+    slug = "-".join(words[:4]) or stable_hash(sentence, length=8)
+    prefix = signals[0] if signals else "fact"
+    return f"{prefix}:{slug}"
+
+
+def _classify(sentence: str) -> tuple[AuditKind, str, tuple[str, ...]]:
+    signals = _fact_signals(sentence)
+    if signals:
+        names = tuple(name for name, _ in signals)
+        detail = ", ".join(f"{_SIGNAL_LABEL[name]} ({matched!r})" for name, matched in signals)
+        return "fact", f"volatile fact: {detail}", names
+    if _FORM_START.match(sentence.lstrip("\"'“(*_ ")) or _FORMAT_WORD.search(sentence):
+        return "form", "form: a rule about role, tone, format or behaviour", ()
+    return "form", "form: no volatile detail (no number, date, price, version, URL or contact)", ()
+
+
+def _inputs(
+    text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
+) -> tuple[list[tuple[str, str | None, str]], list[str]]:
+    """Normalise the input to ``(text, item_id, source)`` triples plus skipped item ids."""
+    from langchain_core.messages import BaseMessage  # noqa: PLC0415 - keep import cheap
+
+    if isinstance(text_or_items, (str, BaseMessage, ContextItem)):
+        values: list[Any] = [text_or_items]
+    else:
+        try:
+            values = list(text_or_items)
+        except TypeError:
+            msg = (
+                "audit_instructions expects a str, a ContextItem, a message or an iterable of "
+                f"them, got {type(text_or_items).__name__}"
+            )
+            raise TypeError(msg) from None
+    out: list[tuple[str, str | None, str]] = []
+    skipped: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            out.append((value, None, "instructions"))
+        elif isinstance(value, ContextItem):
+            if value.layer is not Layer.INSTRUCTIONS:
+                skipped.append(value.id)
+                continue
+            out.append((value.content, value.id, value.source or "instructions"))
+        elif isinstance(value, BaseMessage):
+            out.append((message_text(value), value.id, "instructions"))
+        else:
+            msg = (
+                "audit_instructions expects str, ContextItem or BaseMessage elements, got "
+                f"{type(value).__name__}: {value!r:.80}"
+            )
+            raise TypeError(msg)
+    return out, skipped
+
+
+def _heuristic_audit(
+    text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
+    counter: TokenCounter | None,
+) -> InstructionAudit:
+    if counter is None:
+        from langchain_ctxorch.tokens import get_token_counter  # noqa: PLC0415 - lazy
+
+        counter = get_token_counter()
+    inputs, skipped = _inputs(text_or_items)
+    findings: list[AuditFinding] = []
+    total = 0
+    for text, item_id, source in inputs:
+        total += counter.count(text)
+        for start, end in split_sentences(text):
+            sentence = text[start:end]
+            kind, reason, signals = _classify(sentence)
+            findings.append(
+                AuditFinding(
+                    text=sentence,
+                    kind=kind,
+                    reason=reason,
+                    suggested_item=_suggest(sentence, signals, item_id, source, start)
+                    if kind == "fact"
+                    else None,
+                    start=start,
+                    end=end,
+                    signals=signals,
+                    tokens=counter.count(sentence),
+                    item_id=item_id,
+                    source=source,
+                )
+            )
+    return InstructionAudit(
+        findings=findings,
+        total_tokens=total,
+        counter=type(counter).__name__,
+        skipped=skipped,
+    )
+
+
+def _suggest(
+    sentence: str, signals: Sequence[str], item_id: str | None, source: str, start: int
+) -> ContextItem:
+    origin = f"{source}#{item_id}" if item_id else source
+    return ContextItem(
+        content=sentence,
+        layer=Layer.KNOWLEDGE,
+        source=f"audit:{origin}",
+        trust=Trust.VERIFIED,
+        fact_key=fact_key_for(sentence, signals),
+        metadata={"audit_signals": list(signals), "origin_item": item_id, "origin_start": start},
+    )
+
+
+def audit_instructions(
+    text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
+    *,
+    counter: TokenCounter | None = None,
+    refine_with: BaseChatModel | None = None,
+) -> InstructionAudit:
+    """Classify every sentence of the instructions as a volatile fact or as form.
+
+    Deterministic heuristics decide first: a sentence is a *fact* when it carries a price or
+    currency, a percentage, a date or year, a time or weekday, a version or model number, a URL,
+    an e-mail or phone number, a quantity or limit in business units, a product or plan name with
+    a number, time-bound wording ("as of", "currently", "this quarter", "changed"), a location, or
+    is a declarative statement about a named entity. Numbers that belong to a format rule ("in 3
+    bullet points", "a scale of 1 to 10") do not count. Everything else is *form*.
+
+    Args:
+        text_or_items: the instructions: a string, a message, a `ContextItem`, or an iterable of
+            them. Items outside ``Layer.INSTRUCTIONS`` are skipped and listed in
+            ``InstructionAudit.skipped``.
+        counter: the token counter for the per-sentence costs; ``get_token_counter()`` (exact
+            ``cl100k_base``, offline) when None.
+        refine_with: an optional chat model asked to confirm or change each verdict; never
+            needed. Its answer must start with ``fact`` or ``form``; anything else keeps the
+            heuristic verdict.
+
+    Returns:
+        An `InstructionAudit` with one `AuditFinding` per sentence, in input order.
+
+    Raises:
+        TypeError: the input is not text, a message, an item or an iterable of them.
+
+    Example:
+        ```python
+        audit = audit_instructions("Reply in JSON. As of May 2026, shipping is free over $50.")
+        [(f.kind, f.signals) for f in audit.findings]
+        # [('form', ()), ('fact', ('price', 'date', 'temporal'))]
+        ```
+    """
+    audit = _heuristic_audit(text_or_items, counter)
+    if refine_with is None:
+        return audit
+    verdicts = [_parse_verdict(refine_with.invoke(_refine_prompt(f))) for f in audit.findings]
+    return _apply_verdicts(audit, verdicts)
+
+
+async def aaudit_instructions(
+    text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
+    *,
+    counter: TokenCounter | None = None,
+    refine_with: BaseChatModel | None = None,
+) -> InstructionAudit:
+    """Async twin of `audit_instructions` (awaits the refining model, if any).
+
+    Example:
+        ```python
+        audit = await aaudit_instructions("Our office is located at 5 Main St.")
+        audit.facts[0].signals  # ('contact',)
+        ```
+    """
+    audit = _heuristic_audit(text_or_items, counter)
+    if refine_with is None:
+        return audit
+    verdicts = [
+        _parse_verdict(await refine_with.ainvoke(_refine_prompt(f))) for f in audit.findings
+    ]
+    return _apply_verdicts(audit, verdicts)
+
+
+_REFINE_PROMPT = (
+    "Classify one sentence from a system prompt. Answer 'fact' if it states information about "
+    "the world that can change (prices, dates, versions, limits, contact details, policies with "
+    "numbers, product details), or 'form' if it is about role, tone, format, output schema, "
+    "refusal or reasoning rules. Answer with one word: fact or form.\n\nSentence: {sentence}"
+)
+
+
+def _refine_prompt(finding: AuditFinding) -> str:
+    return _REFINE_PROMPT.format(sentence=finding.text)
+
+
+def _parse_verdict(response: Any) -> AuditKind | None:
+    text = message_text(response) if hasattr(response, "content") else str(response)
+    word = text.strip().strip("*'\"`").lower()
+    if word.startswith("fact"):
+        return "fact"
+    if word.startswith("form"):
+        return "form"
+    return None
+
+
+def _apply_verdicts(
+    audit: InstructionAudit, verdicts: Sequence[AuditKind | None]
+) -> InstructionAudit:
+    findings: list[AuditFinding] = []
+    for f, verdict in zip(audit.findings, verdicts, strict=True):
+        if verdict is None:
+            findings.append(f)
+        elif verdict == f.kind:
+            findings.append(replace(f, refined=True))
+        elif verdict == "fact":
+            item = _suggest(f.text, f.signals, f.item_id, f.source, f.start)
+            findings.append(
+                replace(
+                    f,
+                    kind="fact",
+                    reason="volatile fact (per the refining model)",
+                    suggested_item=item,
+                    refined=True,
+                )
+            )
+        else:
+            findings.append(
+                replace(
+                    f,
+                    kind="form",
+                    reason=f"form (per the refining model; heuristic said: {f.reason})",
+                    suggested_item=None,
+                    refined=True,
+                )
+            )
+    return replace(audit, findings=findings)
