@@ -88,8 +88,8 @@ def _segments_of_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
         # a capital follows); a lower-case letter before and a capital after is a missing space.
         if m.group().startswith(".") and cut < end and not text[cut].isspace():
             prev = text[m.start() - 1] if m.start() > 0 else " "
-            nxt = text[cut : cut + 2]
-            if not (prev.islower() and len(nxt) == 2 and nxt[0].isupper() and nxt[1].islower()):
+            nxt = text[cut : cut + 2] + " "
+            if not (prev.islower() and nxt[0].isupper() and nxt[1].islower()):
                 continue
         out.append((seg_start, cut))
         seg_start = cut
@@ -110,7 +110,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Split instructions into sentence spans ``(start, end)``: ``text[start:end]`` is exact.
+    r"""Split instructions into sentence spans ``(start, end)``: ``text[start:end]`` is exact.
 
     Lines are split first (list items and headings are their own sentences), then sentences
     inside a line at ``. ! ?`` followed by a space or a capital, skipping common abbreviations,
@@ -119,14 +119,20 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
     Example:
         ```python
-        text = "- Be brief. Use JSON.\\nPrices: $5.50 e.g. for tea."
+        text = "- Be brief. Use JSON.\nPrices: $5.50 e.g. for tea."
         [text[s:e] for s, e in split_sentences(text)]
         # ['Be brief.', 'Use JSON.', 'Prices: $5.50 e.g. for tea.']
         ```
     """
-    spans: list[tuple[int, int]] = []
+    return [(start, end) for start, end, _ in _split_blocks(text)]
+
+
+def _split_blocks(text: str) -> list[tuple[int, int, int]]:
+    """Sentence spans with the number of the line (or code block) each one comes from."""
+    spans: list[tuple[int, int, int]] = []
     pos = 0
     n = len(text)
+    block = 0
     fences = list(_FENCE.finditer(text))
     blocks: list[tuple[int, int]] = []
     for i in range(0, len(fences) - 1, 2):
@@ -141,12 +147,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             for s, e in _segments_of_line(text, line_start, line_end):
                 s2, e2 = _trim(text, s, e)
                 if e2 > s2 and _HAS_WORD.search(_PLACEHOLDER.sub(" ", text[s2:e2])):
-                    spans.append((s2, e2))
+                    spans.append((s2, e2, block))
+            block += 1
             line_start = line_end + 1
         if b_end > b_start:
             s2, e2 = _trim(text, b_start, b_end)
             if e2 > s2:
-                spans.append((s2, e2))
+                spans.append((s2, e2, block))
+            block += 1
         pos = b_end + 1
     return spans
 
@@ -163,7 +171,7 @@ _FORMAT_UNITS = (
     r"(?:sentences?|words?|paragraphs?|bullets?|bullet points?|points?|lines?|characters?|chars?|"
     r"tokens?|results?|examples?|suggestions?|steps?|options?|questions?|times?|emojis?|rows?|"
     r"columns?|turns?|tries|attempts?|queries|query|items?|choices?|answers?|responses?|"
-    r"sections?|headings?|levels?|stars?|spaces?|tabs?|digits?|decimals?|decimal places?|"
+    r"sections?|headings?|stars?|spaces?|tabs?|digits?|decimals?|decimal places?|"
     r"letters?|keywords?|tags?|hashtags?|ideas?|variations?|alternatives?|messages?|replies|"
     r"reply|calls?|tool calls?|iterations?|rounds?|categories|category|labels?|scores?)"
 )
@@ -176,11 +184,17 @@ _BUSINESS_UNITS = (
     r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh)"
 )
 
+_NOT_PRODUCT = (
+    r"For|In|On|At|By|To|Of|From|Since|Until|Unlike|Before|After|Over|Under|Within|Page|Step|"
+    r"Rule|Chapter|Section|Level|Option|Example|Table|Figure|Clause|Article|Part|Item|Question|"
+    r"Answer|Line|Round|Turn|Phase|Stage|Day|Week|Task|Point|Case|Score|Rating|Scale|Id|Number|"
+    r"Tip|Note|Priority|Tier|Category|Type|Grade|Top|Click|Press|Choose|Select"
+)
 _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "price",
         re.compile(
-            r"[$€£¥₹]\s?\d|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|jpy|inr|chf|cad|aud|dollars?|"
+            r"[$€£¥₹]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|jpy|inr|chf|cad|aud|dollars?|"
             r"euros?|cents?|pounds sterling|bucks)\b|\b(?:usd|eur|gbp)\s?\d|"
             r"\b(?:costs?|priced at|price is|fee of|charge of|per month|/month|/mo\b|/year|/yr\b|"
             r"a month|per year|annually|monthly fee|subscription fee|discount|refund of)\b",
@@ -219,12 +233,12 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "url",
         re.compile(
-            r"\bhttps?://\S+|\bwww\.\S+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
+            r"\bhttps?://\S+|\bwww\.\S+|\b[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,4}\."
             r"(?:com|org|net|io|gov|edu|ai|dev|co|uk|de|fr|app|info|biz)\b(?!\.\w)",
             re.IGNORECASE,
         ),
     ),
-    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("email", re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,4}\b")),
     (
         "phone",
         re.compile(r"(?:\+\d{1,3}[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b|\+\d[\d\s-]{8,}\d"),
@@ -241,9 +255,10 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "product",
         re.compile(
-            r"\b[A-Z][a-zA-Z]{1,20}[- ]\d{1,4}[a-zA-Z]?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|"
-            r"\b(?:basic|pro|plus|premium|enterprise|starter|business|team|free|gold|silver|"
-            r"platinum)\s+(?:plan|tier|subscription|edition|membership|package)s?\b",
+            r"\b(?!(?:" + _NOT_PRODUCT + r")\b)(?:[A-Z][a-z]+|i[A-Z][a-z]+)[- ]"
+            r"(?!(?:19|20)\d{2}\b)\d{1,4}[a-zA-Z]?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|"
+            r"(?i:\b(?:basic|pro|plus|premium|enterprise|starter|business|team|free|gold|silver|"
+            r"platinum)\s+(?:plan|tier|subscription|edition|membership|package)s?\b)",
         ),
     ),
     (
@@ -252,7 +267,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:as of|currently|at the moment|at present|presently|for now|this (?:week|month|"
             r"quarter|year|season|semester)|next (?:week|month|quarter|year)|last (?:week|month|"
             r"quarter|year)|previous (?:\w+ )?(?:year|quarter|month)|today(?:'s date)? is|current "
-            r"(?:date|time|year|month|version|price|rate|season)|knowledge cut-?off|last updated|"
+            r"(?:date|time|year|month|version|price|rate|season)|last updated|"
             r"newly|recently|latest|now available|no longer|until further notice|effective "
             r"(?:from|on|immediately|date)|deadline|expires?|expiry|valid (?:until|through|till)|"
             r"limited[- ]time|temporar(?:y|ily)|changed|revised|reverts?|introduced|launched|"
@@ -270,6 +285,9 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_WEAK_SIGNALS = frozenset({"temporal"})
+"""Signals that mark a fact only in a statement, not in a rule ("use the current date")."""
+
 _SIGNAL_LABEL = {
     "price": "price or currency",
     "percentage": "percentage",
@@ -290,7 +308,7 @@ _FORM_START = re.compile(
     r"^(?:always|never|do|don'?t|does|use|respond|answer|reply|write|return|output|format|"
     r"provide|keep|be|make|ensure|avoid|include|begin|start|end|think|if|when|whenever|only|"
     r"please|remember|follow|ask|explain|cite|refuse|stay|consider|pay|given|here|below|above|"
-    r"you|your|i|i'm|as|act|assume|assist|help|focus|list|summari[sz]e|translate|generate|"
+    r"you|your|i|i'm|as(?! of)|act|assume|assist|help|focus|list|summari[sz]e|translate|generate|"
     r"create|identify|determine|check|verify|select|choose|rate|score|evaluate|classify|"
     r"extract|rewrite|read|review|limit|state|show|present|structure|wrap|enclose|separate|"
     r"each|every|all|any|for|in|to|after|before|once|first|then|finally|otherwise|note|"
@@ -305,9 +323,9 @@ _PERSONA = re.compile(
     re.IGNORECASE,
 )
 _ENTITY_VERB = re.compile(
-    r"\b(?:is|are|was|were|has|have|had|offers?|provides?|includes?|covers?|supports?|ships?|"
-    r"accepts?|allows?|requires?|applies|apply|qualif(?:y|ies)|may|will|can|must|returns?|"
-    r"costs?|gets?|receive|eligible)\b",
+    r"\b(?:offers?|provides?|costs?|charges?|sells?|ships?|accepts?|supports?|includes?|covers?|"
+    r"founded|owns?|operates?|employs?|serves?|delivers?|opens?|closes?|launche[sd]|releases?|"
+    r"qualif(?:y|ies)|eligible|entitled|worth|valid)\b",
     re.IGNORECASE,
 )
 _ENTITY_WORD = re.compile(r"(?<=[\w,;:] )[A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)*|\b[A-Z]{2,6}\b")
@@ -324,7 +342,9 @@ _FORMAT_WORD = re.compile(
     re.IGNORECASE,
 )
 _FORMAT_CONTEXT = re.compile(
-    rf"\b\d+\s*(?:-|to|or)?\s*\d*\s*{_FORMAT_UNITS}\b|\bscale (?:of|from)\s+\d|\b\d+\s*(?:-|to)\s*\d+\b",
+    rf"\b\d+\s*(?:-|to|or)?\s*\d*\s*{_FORMAT_UNITS}\b|"
+    r"\b(?:scale|score|rating|rate|grade)(?: \w+){0,3}? (?:of|from|between|as)\s+\d+"
+    r"(?:\s*(?:-|to|and)\s*\d+)?",
     re.IGNORECASE,
 )
 
@@ -333,14 +353,20 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     """The fact signals in ``sentence`` as ``(signal, matched text)`` pairs, in signal order."""
     masked = _PLACEHOLDER.sub(lambda m: " " * len(m.group()), sentence)
     out: list[tuple[str, str]] = []
+    statement = _is_statement(masked)
     for name, pattern in _SIGNALS:
-        for m in pattern.finditer(masked):
-            matched = m.group().strip()
-            if name in {"quantity", "date", "product"} and _in_format_context(masked, m):
-                continue
-            out.append((name, matched))
-            break
-    if not out:
+        if name in _WEAK_SIGNALS and not statement:
+            continue
+        found = [
+            m
+            for m in pattern.finditer(masked)
+            if name not in {"quantity", "date", "product"} or not _in_format_context(masked, m)
+        ]
+        if found:
+            # Prefer a match with a number ("$49") over a bare keyword ("costs").
+            best = next((m for m in found if any(c.isdigit() for c in m.group())), found[0])
+            out.append((name, best.group().strip()))
+    if not out and statement:
         entity = _entity_statement(masked)
         if entity:
             out.append(("entity", entity))
@@ -355,14 +381,18 @@ def _in_format_context(sentence: str, match: re.Match[str]) -> bool:
     return False
 
 
+def _is_statement(sentence: str) -> bool:
+    """True for a declarative statement (not a rule, persona line, heading or question)."""
+    stripped = sentence.lstrip("\"'“(*_ ")
+    if _FORM_START.match(stripped) or _PERSONA.match(stripped):
+        return False
+    return not stripped.endswith((":", "?")) and len(_FORMAT_WORD.findall(stripped)) < 2  # noqa: PLR2004
+
+
 def _entity_statement(sentence: str) -> str:
     """The named entity of a declarative sentence about the world, or "" for anything else."""
     stripped = sentence.lstrip("\"'“(*_ ")
-    if _FORM_START.match(stripped) or _PERSONA.match(stripped):
-        return ""
-    if stripped.endswith((":", "?")) or not _ENTITY_VERB.search(stripped):
-        return ""
-    if len(_FORMAT_WORD.findall(stripped)) >= 2:  # noqa: PLR2004 - two format words make it a rule
+    if not _is_statement(stripped) or not _ENTITY_VERB.search(stripped):
         return ""
     for m in _ENTITY_WORD.finditer(stripped):
         words = m.group().split()
@@ -446,7 +476,7 @@ class InstructionAudit:
     Example:
         ```python
         audit = audit_instructions("Be concise. Our API limit is 100 requests per minute.")
-        audit.fact_tokens, audit.total_tokens  # (10, 14)
+        audit.fact_tokens, audit.total_tokens  # (10, 13)
         print(audit)  # a table of every sentence with its verdict
         ```
     """
@@ -505,9 +535,11 @@ class InstructionAudit:
     def __str__(self) -> str:
         """A readable table: summary, then every sentence with its verdict and reason."""
         lines = [
-            f"Instruction audit: {len(self.facts)} fact and {len(self.form)} form sentences; "
-            f"facts cost {self.fact_tokens} of {self.total_tokens} tokens "
-            f"({self.fact_share:.0%}) on every call (counter={self.counter})",
+            (
+                f"Instruction audit: {len(self.facts)} fact and {len(self.form)} form sentences; "
+                f"facts cost {self.fact_tokens} of {self.total_tokens} tokens "
+                f"({self.fact_share:.0%}) on every call (counter={self.counter})"
+            ),
         ]
         if self.facts:
             lines.append(
@@ -564,6 +596,33 @@ def _classify(sentence: str) -> tuple[AuditKind, str, tuple[str, ...]]:
     return "form", "form: no volatile detail (no number, date, price, version, URL or contact)", ()
 
 
+def _propagate(
+    text: str,
+    spans: Sequence[tuple[int, int, int]],
+    verdicts: list[tuple[AuditKind, str, tuple[str, ...]]],
+) -> list[tuple[AuditKind, str, tuple[str, ...]]]:
+    """Mark statements next to a fact in the same line or list item as facts, transitively.
+
+    Pasted policy text runs in passages ("No additional stimulus payments. Unlike 2020 and 2021,
+    there were no new payments for 2022."): a plain statement that sits between facts is part of
+    the fact even without a number of its own. Rules, persona lines and headings are never pulled.
+    """
+    out = list(verdicts)
+    changed = True
+    while changed:
+        changed = False
+        for i, (start, end, block) in enumerate(spans):
+            if out[i][0] == "fact":
+                continue
+            neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(spans)]
+            if any(spans[j][2] == block and out[j][0] == "fact" for j in neighbours) and (
+                _is_statement(_PLACEHOLDER.sub(" ", text[start:end]))
+            ):
+                out[i] = ("fact", "volatile fact: a statement in a passage of facts", ())
+                changed = True
+    return out
+
+
 def _inputs(
     text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
 ) -> tuple[list[tuple[str, str | None, str]], list[str]]:
@@ -615,9 +674,11 @@ def _heuristic_audit(
     total = 0
     for text, item_id, source in inputs:
         total += counter.count(text)
-        for start, end in split_sentences(text):
+        spans = _split_blocks(text)
+        verdicts = [_classify(text[start:end]) for start, end, _ in spans]
+        verdicts = _propagate(text, spans, verdicts)
+        for (start, end, _), (kind, reason, signals) in zip(spans, verdicts, strict=True):
             sentence = text[start:end]
-            kind, reason, signals = _classify(sentence)
             findings.append(
                 AuditFinding(
                     text=sentence,

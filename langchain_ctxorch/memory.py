@@ -173,6 +173,22 @@ def _require_type(name: str, value: object, kind: type) -> None:
         raise TypeError(msg)
 
 
+def _check_storable(name: str, value: str) -> None:
+    """Refuse text some stores cannot hold (PostgreSQL jsonb rejects NUL and lone surrogates)."""
+    bad = "\x00" in value
+    if not bad:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            bad = True
+    if bad:
+        msg = (
+            f"{name} contains a NUL character or a lone surrogate, which stores such as "
+            f"PostgresStore cannot hold: {value[:40]!r}; remove or escape those characters"
+        )
+        raise ValueError(msg)
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -247,15 +263,15 @@ def _check_dt(name: str, value: datetime | None) -> datetime | None:
 
 
 def _to_item(value: dict[str, Any], relevance: float | None = None) -> ContextItem:
-    meta: dict[str, Any] = {
-        "memory_source": value.get("source", ""),
-        "grounded": bool(value.get("grounded", False)),
-        "status": value.get("status", _CURRENT),
-    }
+    meta: dict[str, Any] = dict(value.get("metadata") or {})
+    meta.update(
+        memory_source=value.get("source", ""),
+        grounded=bool(value.get("grounded", False)),
+        status=value.get("status", _CURRENT),
+    )
     for key in ("user_id", "user_id_escaped", "superseded_by", "superseded_at", "quarantined_at"):
         if value.get(key) is not None:
             meta[key] = value[key]
-    meta.update(value.get("metadata") or {})
     return ContextItem(
         id=value["id"],
         content=value["content"],
@@ -535,11 +551,12 @@ class StoreMemory:
     ) -> tuple[str, dict[str, Any], datetime]:
         user_id = _check_user(user_id)
         _require_type("content", content, str)
+        _check_storable("content", content)
         if not content.strip():
             msg = "content must be a non-empty str (the memory text), got an empty string"
             raise ValueError(msg)
         if fact_key is not None:
-            _check_key("fact_key", fact_key)
+            _check_storable("fact_key", _check_key("fact_key", fact_key))
         if not isinstance(source, str) or not source:
             msg = f"source must be a non-empty str such as 'user' or 'assistant', got {source!r}"
             raise ValueError(msg)
@@ -570,10 +587,12 @@ class StoreMemory:
         item = _to_item(value)
         result = self.poison_filter.filter([item], query=None, now=now)
         findings = _findings_from(getattr(result, "quarantined", ()))
-        if value["grounded"]:
-            findings = [f for f in findings if f.kind != "unverified"]
-        elif Trust[value["trust"]] <= Trust.MODEL and not any(
-            f.kind == "unverified" for f in findings
+        # The filter's UnverifiedDetector reads metadata["grounded"]; this rule also holds for a
+        # custom filter without that detector.
+        if (
+            not value["grounded"]
+            and Trust[value["trust"]] <= Trust.MODEL
+            and not any(f.kind == "unverified" for f in findings)
         ):
             findings.append(
                 PoisonFinding(

@@ -437,7 +437,7 @@ class ContextPacker:
             if reason is None and any(c.is_block and not c.body for c in members):
                 reason = "empty content"
             if reason is not None:
-                if any(c.item.pinned for c in members):
+                if reason != "empty content" and any(c.item.pinned for c in members):
                     ids = ", ".join(repr(c.item.id) for c in members if c.item.pinned)
                     msg = f"pinned item(s) {ids} cannot be rendered: {reason}"
                     raise ValueError(msg)
@@ -648,7 +648,9 @@ class _FillState:
         self.packer = packer
         self.policy = packer.policy
         count = packer.counter.count
-        self.used = packer._priming()  # noqa: SLF001
+        self.used = 0
+        self._priming = packer._priming()  # noqa: SLF001 - paid once, with the first message
+        self._started = False
         self.layer_used = dict.fromkeys(_LAYERS, 0)
         self._system_open = False
         self._system_cost = packer._system_frame()  # noqa: SLF001
@@ -665,7 +667,7 @@ class _FillState:
 
     # -- accounting
     def _fixed_for(self, cands: Sequence[_Cand]) -> int:
-        extra = 0
+        extra = 0 if self._started else self._priming
         if any(c.is_block for c in cands) and not self._system_open:
             extra += self._system_cost + self._note_cost
         sections = {c.section for c in cands if c.section in self._headers}
@@ -674,6 +676,7 @@ class _FillState:
 
     def take(self, cand: _Cand, tokens: int) -> None:
         fixed = self._fixed_for([cand])
+        self._started = True
         if cand.is_block:
             self._system_open = True
             if cand.section in self._headers:

@@ -100,9 +100,9 @@ class Spotlighter:
         return item.role in (None, "tool")
 
     def tag(self, content: str) -> str:
-        """The marker tag of ``content``: 16 hex digits of HMAC-SHA256 under the secret."""
+        """The marker tag of ``content``: 10 hex digits (40 bits) of HMAC-SHA256 under the secret."""
         data = content.encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:16]
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:10]
 
     def wrap(self, content: str) -> str:
         """``content`` between its opening and closing markers."""

@@ -19,6 +19,8 @@ from langchain_ctxorch.items import ContextItem, Layer
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from langchain_ctxorch.pricing import ContextCost, ModelPrice
+
 __all__ = [
     "Action",
     "ContextReport",
@@ -225,6 +227,31 @@ class ContextReport:
             "quarantined": [q.to_dict() for q in self.quarantined],
             "notes": list(self.notes),
         }
+
+    def cost(self, prices: ModelPrice | str | None = None) -> ContextCost:
+        """What this window costs per call: per layer, and with the prefix served from cache.
+
+        Args:
+            prices: a ``ModelPrice``, a model name in ``pricing.DEFAULT_PRICES`` (e.g.
+                ``"gpt-4o-mini"``, ``"openai:gpt-4.1"``), or None for ``gpt-4o``. Built-in
+                prices are list prices with a date; check your provider.
+
+        Returns:
+            A ``ContextCost``: per-layer USD per call, uncached and with the cache-eligible
+            instruction prefix at the cached price; ``print()`` it for a table.
+
+        Raises:
+            KeyError: a model name without a price (the message lists the known ones).
+
+        Example:
+            ```python
+            cost = packed.report.cost("gpt-4o-mini")
+            cost.layers[Layer.KNOWLEDGE].usd, cost.cache_eligible_share
+            ```
+        """
+        from langchain_ctxorch.pricing import context_cost  # noqa: PLC0415 - keep core light
+
+        return context_cost(self, prices)
 
     def __str__(self) -> str:
         """A readable table: per-layer usage, then every decision."""

@@ -1,0 +1,47 @@
+"""LangChain's standard retriever tests, run offline against in-memory corpora."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from langchain_ctxorch.retrievers import BM25KnowledgeRetriever
+
+_DOCS = [
+    Document("The Pro plan costs 49 dollars per month and includes priority support."),
+    Document("Refunds for the Pro plan are processed within five business days."),
+    Document("The Basic plan costs 9 dollars per month."),
+    Document("Support tickets for the Pro plan are answered within one hour."),
+    Document("Shipping is free for orders above 50 dollars."),
+    Document("Annual billing for the Pro plan saves two months."),
+]
+
+
+class TestBM25KnowledgeRetrieverStandard(RetrieversIntegrationTests):
+    @property
+    def retriever_constructor(self) -> type[BM25KnowledgeRetriever]:
+        return BM25KnowledgeRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"documents": _DOCS, "k": 2}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "pro plan"
+
+
+class TestBM25KnowledgeRetrieverRankBm25Standard(RetrieversIntegrationTests):
+    @property
+    def retriever_constructor(self) -> type[BM25KnowledgeRetriever]:
+        return BM25KnowledgeRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"documents": _DOCS, "k": 2, "backend": "rank_bm25"}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "pro plan support"
