@@ -3,9 +3,10 @@
 For N memories per user (and 20 other users in the same store), measures:
 
 - ``remember``: StoreMemory.remember (poison check + get + put) vs a raw ``store.put``;
-- ``recall``: StoreMemory.recall (scan the user's memories + BM25 rank) vs a raw
-  ``store.search(namespace, limit=5)`` (unranked, what you get without ctxorch when the store has
-  no embedding index).
+- ``recall``: StoreMemory.recall (scan the user's memories + BM25 rank) vs (a) a raw
+  ``store.search(namespace, limit=5)`` (unranked: what you get without ctxorch when the store has
+  no embedding index) and (b) the do-it-yourself ranking: list the user's namespace and rank with
+  ``rank_bm25.BM25Okapi`` (rebuilt per call, since memories change between calls).
 
 Run: ``.venv/bin/python benchmarks/bench_memory.py [--sizes 10 100 1000] [--store memory|sqlite]``
 Reports medians in milliseconds and the ratio StoreMemory / raw store.
@@ -48,9 +49,9 @@ def _median_ms(fn: Callable[[], object], repeat: int) -> float:
 def _make_store(kind: str, tmp: Path) -> BaseStore:
     if kind == "memory":
         return InMemoryStore()
-    import sqlite3
+    import sqlite3  # noqa: PLC0415 - only for --store sqlite
 
-    from langgraph.store.sqlite import SqliteStore
+    from langgraph.store.sqlite import SqliteStore  # noqa: PLC0415
 
     conn = sqlite3.connect(str(tmp / "bench.db"), check_same_thread=False, isolation_level=None)
     store = SqliteStore(conn)
@@ -79,7 +80,19 @@ def run(size: int, kind: str, tmp: Path, repeat: int) -> dict[str, float]:
         ),
         "recall_ms": _median_ms(lambda: memory.recall("target", query, limit=5), repeat),
         "raw_search_ms": _median_ms(lambda: store.search(raw_ns, limit=5), repeat),
+        "diy_bm25_ms": _median_ms(lambda: _diy_recall(store, raw_ns, query, size), repeat),
     }
+
+
+def _diy_recall(store: BaseStore, ns: tuple[str, ...], query: str, size: int) -> list[str]:
+    from rank_bm25 import BM25Okapi  # noqa: PLC0415
+
+    from langchain_ctxorch.scoring import DEFAULT_TOKENIZER  # noqa: PLC0415
+
+    texts = [it.value["content"] for it in store.search(ns, limit=size + 1000)]
+    bm25 = BM25Okapi([DEFAULT_TOKENIZER(t) for t in texts])
+    scores = bm25.get_scores(DEFAULT_TOKENIZER(query))
+    return [texts[i] for i in sorted(range(len(texts)), key=lambda i: -scores[i])[:5]]
 
 
 def main() -> None:
@@ -90,7 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"store={args.store}, 21 users, medians of {args.repeat} calls")
     print(
-        f"{'memories/user':>14} {'remember':>10} {'raw put':>9} {'ratio':>6} {'recall':>9} {'raw search':>11} {'ratio':>6}"
+        f"{'memories/user':>14} {'remember':>10} {'raw put':>9} {'ratio':>6} {'recall':>9} "
+        f"{'raw search':>11} {'ratio':>6} {'DIY BM25':>10} {'ratio':>6}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -98,7 +112,8 @@ def main() -> None:
             print(
                 f"{size:>14} {r['remember_ms']:>9.3f}ms {r['raw_put_ms']:>7.3f}ms "
                 f"{r['remember_ms'] / r['raw_put_ms']:>5.1f}x {r['recall_ms']:>7.3f}ms "
-                f"{r['raw_search_ms']:>9.3f}ms {r['recall_ms'] / r['raw_search_ms']:>5.1f}x"
+                f"{r['raw_search_ms']:>9.3f}ms {r['recall_ms'] / r['raw_search_ms']:>5.1f}x "
+                f"{r['diy_bm25_ms']:>8.3f}ms {r['recall_ms'] / r['diy_bm25_ms']:>5.2f}x"
             )
 
 

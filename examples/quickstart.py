@@ -38,10 +38,19 @@ PLANS = {
     "Enterprise": (249, 500, 10000, "a named engineer, 1-hour response"),
 }
 FEATURES = [
-    ("backups", "Automatic daily backups are kept for {n} days and can be restored from the console."),
-    ("regions", "Servers can be placed in {n} regions, including Frankfurt, Virginia and Singapore."),
+    (
+        "backups",
+        "Automatic daily backups are kept for {n} days and can be restored from the console.",
+    ),
+    (
+        "regions",
+        "Servers can be placed in {n} regions, including Frankfurt, Virginia and Singapore.",
+    ),
     ("sso", "Single sign-on with SAML and OIDC is available, with up to {n} identity providers."),
-    ("api", "The REST API allows {n} requests per minute per token; bursts are queued for 10 seconds."),
+    (
+        "api",
+        "The REST API allows {n} requests per minute per token; bursts are queued for 10 seconds.",
+    ),
     ("storage", "Object storage costs $0.0{n} per GB-month beyond the plan allowance."),
     ("uptime", "The uptime commitment is 99.{n}% per calendar month, measured by external probes."),
     ("logs", "Logs are searchable for {n} days and exportable to S3-compatible buckets."),
@@ -79,7 +88,10 @@ def build_docs() -> list[Document]:
     )
     docs.append(
         Document(
-            refund + " ".join(f"Section {i}: general terms about liability and notices." for i in range(60)),
+            refund
+            + " ".join(
+                f"Section {i}: general terms about liability and notices." for i in range(60)
+            ),
             id="terms",
             metadata={"source": "legal/terms.md", "trust": "verified"},
         )
@@ -111,13 +123,19 @@ def build_history() -> list[BaseMessage]:
     """A 40-turn conversation with tool calls."""
     history: list[BaseMessage] = []
     for turn in range(40):
-        history.append(HumanMessage(f"Question {turn}: can you check invoice INV-{1000 + turn}?", id=f"u{turn}"))
+        history.append(
+            HumanMessage(
+                f"Question {turn}: can you check invoice INV-{1000 + turn}?", id=f"u{turn}"
+            )
+        )
         if turn % 5 == 0:
             call_id = f"call-{turn}"
             history.append(
                 AIMessage(
                     "Let me look that invoice up.",
-                    tool_calls=[{"name": "get_invoice", "args": {"id": f"INV-{1000 + turn}"}, "id": call_id}],
+                    tool_calls=[
+                        {"name": "get_invoice", "args": {"id": f"INV-{1000 + turn}"}, "id": call_id}
+                    ],
                     id=f"a{turn}-call",
                 )
             )
@@ -130,7 +148,9 @@ def build_history() -> list[BaseMessage]:
                     id=f"t{turn}",
                 )
             )
-        history.append(AIMessage(f"Invoice INV-{1000 + turn} is paid; nothing is due.", id=f"a{turn}"))
+        history.append(
+            AIMessage(f"Invoice INV-{1000 + turn} is paid; nothing is due.", id=f"a{turn}")
+        )
     return history
 
 
@@ -140,8 +160,17 @@ def build_items() -> tuple[list[ContextItem], str]:
     items = [ContextItem(content=POLICY, layer=Layer.INSTRUCTIONS, source="policy", pinned=True)]
     items += [ContextItem.from_document(d) for d in build_docs()]
     items += [
-        ContextItem(content="The customer's name is Dana; she prefers short answers.", layer=Layer.MEMORY, source="user"),
-        ContextItem(content="Dana's company is on the Starter plan since March 2025.", layer=Layer.MEMORY, source="crm", trust=Trust.VERIFIED),
+        ContextItem(
+            content="The customer's name is Dana; she prefers short answers.",
+            layer=Layer.MEMORY,
+            source="user",
+        ),
+        ContextItem(
+            content="Dana's company is on the Starter plan since March 2025.",
+            layer=Layer.MEMORY,
+            source="crm",
+            trust=Trust.VERIFIED,
+        ),
     ]
     items += ContextItem.from_messages(build_history(), layer=Layer.MEMORY)
     items.append(ContextItem.from_message(HumanMessage(question, id="now"), layer=Layer.TASK))

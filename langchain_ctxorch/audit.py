@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,7 +80,8 @@ def _segments_of_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     seg_start = start
     for m in _BOUNDARY.finditer(text, start, end):
         cut = m.end()
-        before = text[seg_start : m.start()]
+        # Only the word before the boundary matters: look at a bounded window (linear time).
+        before = text[max(seg_start, m.start() - 40) : m.start()]
         last = before.rsplit(None, 1)[-1] if before.split() else ""
         word = last.lower().strip("([\"'").rstrip(".")
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
@@ -233,7 +235,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "url",
         re.compile(
-            r"\bhttps?://\S+|\bwww\.\S+|\b[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,4}\."
+            r"\bhttps?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]”’]|\bwww\.[^\s<>\"']*[^\s<>\"'.,;:!?)\]”’]|\b[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,4}\."
             r"(?:com|org|net|io|gov|edu|ai|dev|co|uk|de|fr|app|info|biz)\b(?!\.\w)",
             re.IGNORECASE,
         ),
@@ -276,6 +278,14 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "person",
+        re.compile(
+            r"\b(?:ceo|cto|cfo|coo|founder|co-founder|president|chair(?:man|woman|person)?|"
+            r"owner|managing director|head of [a-z]+)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         "contact",
         re.compile(
             r"\b(?:located (?:at|in|on)|headquartered|our (?:office|store|address|headquarters|"
@@ -285,7 +295,9 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
-_WEAK_SIGNALS = frozenset({"temporal"})
+_FORMATTABLE = frozenset({"quantity", "date", "product"})
+"""Signals whose numbers may belong to a format rule instead of a fact."""
+_WEAK_SIGNALS = frozenset({"temporal", "person"})
 """Signals that mark a fact only in a statement, not in a rule ("use the current date")."""
 
 _SIGNAL_LABEL = {
@@ -301,6 +313,7 @@ _SIGNAL_LABEL = {
     "product": "product or plan name",
     "temporal": "time-bound wording",
     "contact": "location or contact detail",
+    "person": "who holds a role (CEO, founder...)",
     "entity": "declarative statement about a named entity",
 }
 
@@ -318,7 +331,7 @@ _FORM_START = re.compile(
     re.IGNORECASE,
 )
 _PERSONA = re.compile(
-    r"^(?:you|your|i|i'm|we|assistant|the assistant|ai|the ai|the model|my|this assistant|"
+    r"^(?:you|your|i|i'm|assistant|the assistant|ai|the ai|the model|my|this assistant|"
     r"[A-Z][a-z]+ (?:is|will) (?:an? )?(?:ai|assistant|chatbot|bot|helpful))\b",
     re.IGNORECASE,
 )
@@ -354,13 +367,15 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     masked = _PLACEHOLDER.sub(lambda m: " " * len(m.group()), sentence)
     out: list[tuple[str, str]] = []
     statement = _is_statement(masked)
+    format_spans = [(m.start(), m.end()) for m in _FORMAT_CONTEXT.finditer(masked)]
+    starts = [start for start, _ in format_spans]
     for name, pattern in _SIGNALS:
         if name in _WEAK_SIGNALS and not statement:
             continue
         found = [
             m
             for m in pattern.finditer(masked)
-            if name not in {"quantity", "date", "product"} or not _in_format_context(masked, m)
+            if name not in _FORMATTABLE or not _in_format_context(format_spans, starts, m)
         ]
         if found:
             # Prefer a match with a number ("$49") over a bare keyword ("costs").
@@ -373,11 +388,20 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     return out
 
 
-def _in_format_context(sentence: str, match: re.Match[str]) -> bool:
-    """True when a number belongs to a format rule ("3 bullet points", "a scale of 1 to 10")."""
-    for m in _FORMAT_CONTEXT.finditer(sentence):
-        if m.start() <= match.start() < m.end() or match.start() <= m.start() < match.end():
-            return True
+def _in_format_context(
+    spans: Sequence[tuple[int, int]], starts: Sequence[int], match: re.Match[str]
+) -> bool:
+    """True when a match overlaps a format rule ("3 bullet points", "a scale of 1 to 10").
+
+    ``spans`` are the sentence's format-rule spans in order (they do not overlap) and ``starts``
+    their start offsets, so the check is a binary search.
+    """
+    i = bisect.bisect_right(starts, match.start()) - 1
+    for j in (i, i + 1):
+        if 0 <= j < len(spans):
+            start, end = spans[j]
+            if start < match.end() and match.start() < end:
+                return True
     return False
 
 
@@ -728,8 +752,10 @@ def audit_instructions(
     Deterministic heuristics decide first: a sentence is a *fact* when it carries a price or
     currency, a percentage, a date or year, a time or weekday, a version or model number, a URL,
     an e-mail or phone number, a quantity or limit in business units, a product or plan name with
-    a number, time-bound wording ("as of", "currently", "this quarter", "changed"), a location, or
-    is a declarative statement about a named entity. Numbers that belong to a format rule ("in 3
+    a number, or a location; or, in a statement (not a rule), time-bound wording ("as of",
+    "currently", "this quarter", "changed"), who holds a role ("The CEO is ..."), or a claim about
+    a named entity ("... offers ..."). A plain statement next to a fact in the same line or list
+    item is part of that passage of facts. Numbers that belong to a format rule ("in 3
     bullet points", "a scale of 1 to 10") do not count. Everything else is *form*.
 
     Args:

@@ -132,7 +132,6 @@ QUESTIONS: tuple[_Question, ...] = (
         "sensitivity to cost per call",
     ),
 )
-_QUESTION_BY_NAME = {q.name: q for q in QUESTIONS}
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def advise(answers: Answers, audit: InstructionAudit | None = None) -> Advice:
             "in the context window (KNOWLEDGE layer), where each answer can cite its source"
         )
     if a.change_rate in _VOLATILE:
-        facts_need = facts_need or a.failure == "unsure"
+        facts_need = True
         reasons.append(
             f"the facts change {a.change_rate}: weights are frozen at training time and a "
             "re-training cycle per change is slow and costly; retrieval serves the new version "
@@ -256,7 +255,7 @@ def advise(answers: Answers, audit: InstructionAudit | None = None) -> Advice:
     elif a.change_rate == "never" and a.failure != "facts":
         reasons.append("the facts never change: stable facts may stay in the instructions")
     if a.corpus == "large":
-        facts_need = facts_need or a.failure == "unsure"
+        facts_need = True
         reasons.append(
             "the corpus is large: it cannot fit a system prompt, and fine-tuning does not make a "
             "model recall thousands of facts reliably; retrieve the few relevant ones per call"

@@ -236,25 +236,22 @@ def _validate(
 
 
 def _units(messages: Sequence[BaseMessage]) -> list[_Unit]:
-    """Group each AIMessage with tool calls and the ToolMessages answering it that follow it."""
+    """Group each AIMessage with tool calls with every ToolMessage answering one of its calls.
+
+    A ToolMessage normally follows its call directly; one that comes later still joins the
+    group, so the group can never be split. A ToolMessage answering no known call stands alone.
+    """
     units: list[_Unit] = []
-    i = 0
-    while i < len(messages):
-        msg = messages[i]
+    by_call: dict[str, _Unit] = {}
+    for i, msg in enumerate(messages):
+        if isinstance(msg, ToolMessage) and msg.tool_call_id in by_call:
+            by_call[msg.tool_call_id].indexes.append(i)
+            continue
         unit = _Unit([i])
-        if isinstance(msg, AIMessage) and msg.tool_calls:
-            call_ids = {c.get("id") for c in msg.tool_calls}
-            j = i + 1
-            while (
-                j < len(messages)
-                and isinstance(messages[j], ToolMessage)
-                and messages[j].tool_call_id in call_ids  # type: ignore[attr-defined]
-            ):
-                unit.indexes.append(j)
-                j += 1
-            i = j
-        else:
-            i += 1
+        if isinstance(msg, AIMessage):
+            for call in msg.tool_calls:
+                if call.get("id"):
+                    by_call[str(call["id"])] = unit
         units.append(unit)
     return units
 

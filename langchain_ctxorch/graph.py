@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
     from langgraph.graph.state import CompiledStateGraph
 
+    from langchain_ctxorch.memory import StoreMemory
     from langchain_ctxorch.packing import PackedContext
 
 __all__ = ["REPORT_EVENT", "ContextState", "build_context_graph", "make_context_node"]
@@ -99,6 +100,23 @@ def _messages(state: Any, key: str) -> list[BaseMessage]:
     return convert_to_messages(value)
 
 
+def _store_memory(orchestrator: ContextOrchestrator, store: Any) -> StoreMemory:
+    from langchain_ctxorch.memory import StoreMemory  # noqa: PLC0415 - only when used
+
+    base = orchestrator.memory
+    if base is not None and base.store is store:
+        return base
+    if base is None:
+        return StoreMemory(store, poison_filter=orchestrator.poison_filter)
+    return StoreMemory(
+        store,
+        namespace_prefix=base.namespace_prefix,
+        poison_filter=base.poison_filter,
+        on_memory_error=base.on_memory_error,
+        tokenizer=base.tokenizer,
+    )
+
+
 def make_context_node(
     orchestrator: ContextOrchestrator,
     *,
@@ -106,6 +124,7 @@ def make_context_node(
     output_key: str = "context_messages",
     report_key: str | None = "context_report",
     emit_event: bool = True,
+    memory_from_store: bool = False,
 ) -> Runnable[Any, dict[str, Any]]:
     """A LangGraph node packing ``state[messages_key]`` with ``orchestrator``.
 
@@ -121,6 +140,11 @@ def make_context_node(
         output_key: the state key the packed messages are written to.
         report_key: the state key the report dict is written to, or None.
         emit_event: dispatch the report as a custom callback event.
+        memory_from_store: recall memories from the store the graph runs with
+            (``graph.compile(store=...)``, or the LangGraph server's store) instead of the
+            orchestrator's own memory; the orchestrator's `StoreMemory` settings (namespace,
+            error policy) are kept when it has one. Without a store the node falls back to the
+            orchestrator's memory.
 
     Returns:
         A ``RunnableLambda`` with sync and async entry points (named ``ctxorch_context``).
@@ -143,11 +167,17 @@ def make_context_node(
             out[report_key] = report
         return out, report
 
+    def for_call(config: RunnableConfig) -> tuple[ContextOrchestrator, str | None]:
+        runtime = _runtime(config)
+        user_id = resolve_user_id(config, runtime)
+        store = getattr(runtime, "store", None) if memory_from_store else None
+        if store is None:
+            return orchestrator, user_id
+        return orchestrator.with_memory(_store_memory(orchestrator, store)), user_id
+
     def context_node(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        user_id = resolve_user_id(config, _runtime(config))
-        packed = orchestrator.assemble(
-            _messages(state, messages_key), user_id=user_id, config=config
-        )
+        orch, user_id = for_call(config)
+        packed = orch.assemble(_messages(state, messages_key), user_id=user_id, config=config)
         out, report = update(packed)
         if emit_event:
             with contextlib.suppress(RuntimeError):  # no parent run to attach the event to
@@ -155,8 +185,8 @@ def make_context_node(
         return out
 
     async def acontext_node(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        user_id = resolve_user_id(config, _runtime(config))
-        packed = await orchestrator.aassemble(
+        orch, user_id = for_call(config)
+        packed = await orch.aassemble(
             _messages(state, messages_key), user_id=user_id, config=config
         )
         out, report = update(packed)

@@ -58,7 +58,7 @@ from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
 from langchain_ctxorch.errors import MemoryUnavailableError
 from langchain_ctxorch.items import ContextItem, Layer, Trust, stable_hash
 from langchain_ctxorch.report import PoisonFinding, Quarantined
-from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, Tokenizer
+from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, TermCache, Tokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
@@ -69,6 +69,8 @@ __all__ = [
     "RecallResult",
     "RememberResult",
     "StoreMemory",
+    "SupportsFilter",
+    "user_label",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ OnMemoryError = Literal["raise", "skip"]
 
 _ON_ERROR: tuple[str, ...] = ("raise", "skip")
 _READABLE_ID = re.compile(r"[A-Za-z0-9@+=:-]{1,64}")
-_PAGE = 500
+_PAGE = 1000
 _SHOWN = 40
 _SCHEMA = 1
 _CURRENT, _HISTORY, _QUARANTINE = "current", "history", "quarantine"
@@ -294,9 +296,12 @@ def _findings_from(records: Iterable[Any]) -> list[PoisonFinding]:
 
 
 def _bm25(
-    query: Sequence[str], docs: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75
+    query: Sequence[str],
+    docs: Sequence[tuple[dict[str, int], int]],
+    k1: float = 1.5,
+    b: float = 0.75,
 ) -> list[float]:
-    """BM25 with the always-positive idf ``log(1 + (N - df + 0.5) / (df + 0.5))``.
+    """BM25 of ``(term counts, length)`` docs; idf ``log(1 + (N - df + 0.5) / (df + 0.5))``.
 
     A user has few memories; BM25Okapi's idf (``log((N - df + 0.5) / (df + 0.5))``) is negative for
     a term in more than half of a tiny pool (every term, with one memory), so it cannot rank them.
@@ -304,20 +309,17 @@ def _bm25(
     n = len(docs)
     if not n or not query:
         return [0.0] * n
-    counts = [Counter(d) for d in docs]
-    avgdl = (sum(len(d) for d in docs) / n) or 1.0
+    avgdl = (sum(length for _, length in docs) / n) or 1.0
     scores = [0.0] * n
-    for term in set(query):
-        df = sum(1 for c in counts if term in c)
-        if not df:
+    for term, qtf in Counter(query).items():
+        hits = [(i, counts[term]) for i, (counts, _) in enumerate(docs) if term in counts]
+        if not hits:
             continue
-        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        weight = idf * query.count(term)
-        for i, c in enumerate(counts):
-            tf = c.get(term)
-            if tf:
-                norm = k1 * (1.0 - b + b * len(docs[i]) / avgdl)
-                scores[i] += weight * tf * (k1 + 1.0) / (tf + norm)
+        df = len(hits)
+        weight = qtf * math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        for i, tf in hits:
+            norm = k1 * (1.0 - b + b * docs[i][1] / avgdl)
+            scores[i] += weight * tf * (k1 + 1.0) / (tf + norm)
     return scores
 
 
@@ -338,9 +340,11 @@ class StoreMemory:
             ``"skip"``: reads return an empty `RecallResult` whose ``.error`` is set, writes
             return ``RememberResult(action="failed")``; the failure is also logged.
         tokenizer: the BM25 tokenizer (the package default).
+        term_cache_size: how many memory texts keep their term counts cached (a bounded,
+            thread-safe cache keyed by text; 0 disables it).
 
-    The object keeps no per-call state: one instance is safe to share across threads and
-    concurrent async runs.
+    The object keeps no per-call state (only a bounded, thread-safe cache of term counts): one
+    instance is safe to share across threads and concurrent async runs.
 
     Example:
         ```python
@@ -361,6 +365,7 @@ class StoreMemory:
         poison_filter: SupportsFilter | None = None,
         on_memory_error: OnMemoryError = "raise",
         tokenizer: Tokenizer = DEFAULT_TOKENIZER,
+        term_cache_size: int = 65536,
     ) -> None:
         """Configure the memory; nothing is read or written here."""
         if store is None:
@@ -390,6 +395,7 @@ class StoreMemory:
         self.poison_filter: SupportsFilter = poison_filter
         self.on_memory_error: OnMemoryError = on_memory_error
         self.tokenizer = tokenizer
+        self._terms = TermCache(tokenizer, maxsize=term_cache_size)
 
     def __repr__(self) -> str:
         """Show the store type and the prefix."""
@@ -746,7 +752,8 @@ class StoreMemory:
         if not terms:
             values.sort(key=lambda v: (v["created_at"], v["id"]), reverse=True)
             return [_to_item(v) for v in values[:limit]]
-        scores = _bm25(terms, [self.tokenizer(v["content"]) for v in values])
+        stats = [self._terms.stats(v["content"]) for v in values]
+        scores = _bm25(terms, [(st.counts, st.length) for st in stats])
         best = max(scores, default=0.0)
         ranked = sorted(
             ((s, v) for s, v in zip(scores, values, strict=True) if s > 0),

@@ -32,6 +32,7 @@ concurrent async runs (each call sees only its own user's memories).
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -362,6 +363,27 @@ class ContextOrchestrator:
             f"budget={self.policy.available}, on_poison={self.on_poison!r})"
         )
 
+    def with_memory(self, memory: StoreMemory | None) -> ContextOrchestrator:
+        """A copy that recalls from ``memory`` and shares everything else (packer caches too).
+
+        Cheap: use it per call, e.g. to read the memories from the store the LangGraph server
+        gives the graph (``runtime.store``).
+
+        Example:
+            ```python
+            orch.with_memory(StoreMemory(runtime.store)).assemble(messages, user_id="alice")
+            ```
+        """
+        if memory is not None and not (hasattr(memory, "recall") and hasattr(memory, "arecall")):
+            msg = (
+                "memory must be a StoreMemory (with recall/arecall) or None, "
+                f"got {type(memory).__name__}"
+            )
+            raise TypeError(msg)
+        clone = copy.copy(self)
+        clone.memory = memory
+        return clone
+
     # ------------------------------------------------------------------ public API
 
     def assemble(
@@ -450,13 +472,16 @@ class ContextOrchestrator:
         output_key: str = "context_messages",
         report_key: str = "context_report",
         emit_event: bool = True,
+        memory_from_store: bool = False,
     ) -> Runnable[Any, dict[str, Any]]:
         """A LangGraph node (sync and async) that packs the state's messages.
 
         It reads ``state[messages_key]`` and returns ``{output_key: packed.messages,
         report_key: report.to_dict()}``; the user id comes from
         ``config["configurable"]["user_id"]`` or the runtime context. See
-        `langchain_ctxorch.graph.ContextState` for the state schema.
+        `langchain_ctxorch.graph.ContextState` for the state schema and
+        `langchain_ctxorch.graph.make_context_node` for the options (``memory_from_store``
+        reads memories from the graph's store, e.g. the LangGraph server's).
 
         Example:
             ```python
@@ -473,6 +498,7 @@ class ContextOrchestrator:
             output_key=output_key,
             report_key=report_key,
             emit_event=emit_event,
+            memory_from_store=memory_from_store,
         )
 
     def as_pre_model_hook(
@@ -585,10 +611,8 @@ class ContextOrchestrator:
         from langchain_ctxorch.poison import apply_on_poison  # noqa: PLC0415 - lazy
 
         result = apply_on_poison(self.poison_filter.filter(candidates, query=query), self.on_poison)
-        kept: list[ContextItem] = list(result.kept)
         records: list[Quarantined] = list(result.quarantined)
-        stand_ins = [s for s in map(_withheld, records) if s is not None]
-        kept += _unique(stand_ins, taken)
+        kept = _with_stand_ins(candidates, result.kept, records, taken)
         # Records a source quarantined itself (GuardedRetriever) keep ids distinct from the rest.
         earlier = [_renamed(q, taken) for q in gathered.quarantined]
         packed = self.packer.pack(kept, query=query, quarantined=[*records, *earlier])
@@ -596,6 +620,30 @@ class ContextOrchestrator:
             return packed
         report = dataclasses.replace(packed.report, notes=[*packed.report.notes, *gathered.notes])
         return dataclasses.replace(packed, report=report)
+
+
+def _with_stand_ins(
+    candidates: Sequence[ContextItem],
+    kept: Sequence[ContextItem],
+    records: Sequence[Quarantined],
+    taken: set[str],
+) -> list[ContextItem]:
+    """``kept`` with a stand-in at the position of each quarantined tool result."""
+    stand_ins = {
+        r.item.id: s for r in records if (s := _withheld(r)) is not None and s.id not in taken
+    }
+    if not stand_ins:
+        return list(kept)
+    taken.update(s.id for s in stand_ins.values())
+    by_id = {item.id: item for item in kept}
+    out: list[ContextItem] = []
+    for item in candidates:
+        if item.id in by_id:
+            out.append(by_id.pop(item.id))
+        elif item.id in stand_ins:
+            out.append(stand_ins[item.id])
+    out += by_id.values()  # items a filter added itself (none by default), kept last
+    return out
 
 
 def _renamed(record: Quarantined, taken: set[str]) -> Quarantined:

@@ -15,16 +15,23 @@ How `ContextPacker.pack` decides, in order:
    never holds an orphan tool result.
 3. **Required**: pinned items, the instructions and the current user turn (the last TASK item with
    role ``"user"``) are always included, or `BudgetExceededError` names the tokens per layer.
-4. **Score**: relevance (the item's own, else BM25 over the candidate pool when a query is given),
-   priority, trust and recency combine into a utility (see `langchain_ctxorch.scoring`).
+4. **Score**: relevance (the item's own, else BM25 over the candidate pool when a query is given;
+   a long item that may be cut is judged by its most relevant slice), priority, trust and recency
+   combine into a utility (see `langchain_ctxorch.scoring`).
 5. **Fill**: per-layer minimums first, then units by utility per token within each layer's soft
    share, then whatever room is left within the hard caps. A unit that does not fit but may be cut
-   (knowledge, tool results) is cut to the room left, keeping its query-relevant sentences.
+   (knowledge, tool results) is cut to the room left, keeping its query-relevant sentences; a long
+   cuttable item is offered as a slice of at most ``available // 8`` tokens.
 6. **Render**: one system message that begins with the instructions (the cache-stable prefix),
    then knowledge and long-term memories; then the history in chronological order; then the current
    turn. Untrusted content is spotlighted.
 7. **Check**: the rendered messages are measured with the same counter (additively from cached
-   per-block counts for tiktoken counters) and never exceed ``max_tokens - reserve_output``.
+   per-block counts for tiktoken counters, by a full recount otherwise) and never exceed
+   ``max_tokens - reserve_output``.
+
+Everything an item contributes that does not depend on the call (its rendered block or message,
+its token count, its grouping keys) is cached per item object, so a later turn that repeats most
+candidates costs a few microseconds per repeated item.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
@@ -45,13 +52,14 @@ from langchain_ctxorch.render import (
     Spotlighter,
     cut_text,
 )
-from langchain_ctxorch.report import (
-    ContextReport,
-    Decision,
-    LayerUsage,
-    Quarantined,
+from langchain_ctxorch.report import ContextReport, Decision, LayerUsage, Quarantined
+from langchain_ctxorch.scoring import (
+    DEFAULT_TOKENIZER,
+    TRUST_WEIGHT,
+    BM25Pool,
+    TermCache,
+    Tokenizer,
 )
-from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, TermCache, Tokenizer, bm25_scores, utility
 from langchain_ctxorch.tokens import ApproximateCounter, TiktokenCounter, get_token_counter
 
 if TYPE_CHECKING:
@@ -62,13 +70,21 @@ if TYPE_CHECKING:
 
 __all__ = ["ContextPacker", "PackedContext"]
 
-Section = Literal["instructions", "knowledge", "memory", "history", "task"]
+# Sections of the rendered window, in order.
+_INSTR, _KNOW, _MEM, _HIST, _TASK = range(5)
+_BLOCK_SECTIONS = (_INSTR, _KNOW, _MEM)
+_HEADERS = {_KNOW: KNOWLEDGE_HEADER, _MEM: MEMORY_HEADER}
+# Per-call states of a candidate.
+_NONE, _IN, _CUT, _OUT = range(4)
 
 _LAYERS = tuple(Layer)
+_LAYER_INDEX = {layer: i for i, layer in enumerate(_LAYERS)}
 _HISTORY_MIN_RECENCY = 0.25
 _NO_QUERY_RELEVANCE = 0.5
 _TASK_RELEVANCE = 1.0
 _MAX_IDS_SHOWN = 20
+_NO_CAP = 1 << 62
+_POOL_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -98,80 +114,114 @@ class PackedContext:
         return "\n\n".join(parts)
 
 
-class _Cand:
-    """Per-candidate working state of one pack call."""
+class _Static:
+    """What one item contributes independently of the call; cached per item object."""
 
     __slots__ = (
+        "base_utility",
         "body",
+        "call_ids",
+        "can_cut",
         "cost",
+        "id",
+        "is_block",
+        "item",
+        "layer",
+        "message",
+        "pinned",
+        "result_of",
+        "section",
+        "user_turn",
+    )
+
+    def __init__(self, item: ContextItem, section: int) -> None:
+        self.item = item
+        self.id = item.id
+        self.section = section
+        self.is_block = section in _BLOCK_SECTIONS
+        self.layer = _LAYER_INDEX[item.layer]
+        self.pinned = item.pinned
+        self.can_cut = item.can_truncate
+        p = min(max(item.priority, -400), 400)  # 2**200 keeps the float finite
+        self.base_utility = (2.0 ** (p / 2.0)) * TRUST_WEIGHT[item.trust]
+        self.user_turn = section == _TASK and item.role == "user"
+        message = item.message
+        self.call_ids: tuple[str, ...] = ()
+        self.result_of: str | None = None
+        if isinstance(message, AIMessage) and message.tool_calls:
+            self.call_ids = tuple(str(c["id"]) for c in message.tool_calls if c.get("id"))
+        elif isinstance(message, ToolMessage):
+            self.result_of = message.tool_call_id
+        self.body = ""
+        self.message: BaseMessage | None = None
+        self.cost = 0
+
+
+class _Call:
+    """Per-call working state: one slot per candidate, indexed like the candidates."""
+
+    __slots__ = (
+        "cut_body",
         "cut_cost",
         "cut_item",
-        "idx",
-        "item",
-        "message",
+        "cut_message",
         "reason",
         "relevance",
         "required",
-        "section",
+        "slice_text",
         "state",
-        "unit",
         "utility",
     )
 
-    def __init__(self, idx: int, item: ContextItem, section: Section) -> None:
-        self.idx = idx
-        self.item = item
-        self.section = section
-        self.body = ""  # block text (blocks) - full, uncut
-        self.message: BaseMessage | None = None  # rendered message (message sections)
-        self.cost = 0  # tokens in the window, uncut (block + separator, or whole message)
-        self.cut_cost = 0  # tokens once cut (0 when not cut)
-        self.cut_item: ContextItem | None = None
-        self.relevance = 0.0
-        self.utility = 0.0
-        self.required = False
-        self.unit = -1
-        self.state = ""  # "", "in", "cut", "out"
-        self.reason = ""
-
-    @property
-    def is_block(self) -> bool:
-        return self.section in ("instructions", "knowledge", "memory")
-
-    @property
-    def tokens(self) -> int:
-        return self.cut_cost if self.state == "cut" else self.cost
+    def __init__(self, n: int) -> None:
+        self.state = [_NONE] * n
+        self.reason = [""] * n
+        self.relevance = [0.0] * n
+        self.utility = [0.0] * n
+        self.required = [False] * n
+        self.slice_text: dict[int, str] = {}
+        self.cut_cost: dict[int, int] = {}
+        self.cut_body: dict[int, str] = {}
+        self.cut_message: dict[int, BaseMessage] = {}
+        self.cut_item: dict[int, ContextItem] = {}
 
 
 class _Unit:
-    __slots__ = ("cands", "cost", "density", "key", "required", "utility")
+    """A group of candidates that go in together (a single item, or a tool-call group)."""
 
-    def __init__(self, cands: list[_Cand]) -> None:
-        self.cands = cands
-        self.cost = sum(c.cost for c in cands)
-        self.utility = max(c.utility for c in cands)
-        self.required = any(c.required for c in cands)
-        self.density = self.utility / max(self.cost, 1)
-        self.key = min(c.item.id for c in cands)
-
-
-class _Prepared:
-    __slots__ = ("body", "cost", "message", "source")
+    __slots__ = ("cost", "density", "key", "layer", "members", "required", "slice")
 
     def __init__(
-        self, body: str, message: BaseMessage | None, cost: int, source: BaseMessage | None
+        self, members: list[int], statics: list[_Static], call: _Call, slice_tokens: int
     ) -> None:
-        self.body = body
-        self.message = message
-        self.cost = cost
-        self.source = source  # the item's own message, to detect a different message object
+        self.members = members
+        first = statics[members[0]]
+        if len(members) == 1:
+            self.cost = first.cost
+            utility = call.utility[members[0]]
+            self.required = call.required[members[0]]
+            self.key = first.id
+            self.layer = first.layer
+            cuttable = first.can_cut and not self.required
+        else:
+            self.cost = sum(statics[i].cost for i in members)
+            utility = max(call.utility[i] for i in members)
+            self.required = any(call.required[i] for i in members)
+            self.key = min(statics[i].id for i in members)
+            layers = {statics[i].layer for i in members}
+            self.layer = first.layer if len(layers) == 1 else -1
+            cuttable = False
+        # A long item that may be cut is offered as its best slice: it is worth that slice, so its
+        # density is measured on it rather than on the whole text.
+        self.slice = slice_tokens if cuttable and self.cost > slice_tokens else 0
+        self.density = utility / max(self.slice or self.cost, 1)
 
 
 class ContextPacker:
     """Packs context items from the four layers into a budgeted LangChain message list.
 
     The packer is pure and thread-safe: it keeps only caches (token counts, rendered blocks, term
-    lists), so one instance can serve concurrent calls; reuse it across turns for warm caches.
+    statistics), so one instance can serve concurrent calls; reuse it across turns for warm caches.
 
     Args:
         policy: the `BudgetPolicy`.
@@ -222,25 +272,30 @@ class ContextPacker:
         self.tokenizer = tokenizer
         self._terms = TermCache(tokenizer)
         self._additive = isinstance(self.counter, (TiktokenCounter, ApproximateCounter))
-        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+        self._statics: dict[int, _Static] = {}
+        self._pools: dict[tuple[int, ...], tuple[tuple[ContextItem, ...], BM25Pool]] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._system_frame_cost = self._count_message(SystemMessage(""))
+        count = self.counter.count
+        self._system_frame = self._count_message(SystemMessage(""))
+        self._priming = int(getattr(self.counter, "reply_priming", 0))
+        note = self.spotlighter.note
+        self._note_cost = count(note + BLOCK_SEPARATOR) if note else 0
+        self._header_cost = {s: count(h + BLOCK_SEPARATOR) for s, h in _HEADERS.items()}
+        available = policy.available
+        self._soft = [policy.soft_cap(layer) for layer in _LAYERS]
+        self._hard = [policy.hard_cap(layer) for layer in _LAYERS]
+        self._soft_room0 = [_NO_CAP if c is None else c for c in self._soft]
+        self._hard_room0 = [_NO_CAP if c is None else c for c in self._hard]
+        self._slice_tokens = max(4 * policy.min_cut_tokens, available // 8)
 
-    # ------------------------------------------------------------------ counting helpers
+    # ------------------------------------------------------------------ item preparation
 
     def _count_message(self, message: BaseMessage) -> int:
         count_message = getattr(self.counter, "count_message", None)
         if count_message is not None:
             return int(count_message(message))
         return int(self.counter.count_messages([message]))
-
-    def _system_frame(self) -> int:
-        """Tokens of an empty system message's framing."""
-        return self._system_frame_cost
-
-    def _priming(self) -> int:
-        return int(getattr(self.counter, "reply_priming", 0))
 
     def _block_body(self, item: ContextItem, content: str) -> str:
         text = content.strip()
@@ -254,36 +309,63 @@ class ContextPacker:
 
     def _render_message(self, item: ContextItem, content: str | None = None) -> BaseMessage:
         message = item.to_message()
-        if content is None and not (
-            self.spotlighter.applies_to(item) and isinstance(message.content, str)
-        ):
+        spotlit = self.spotlighter.applies_to(item) and isinstance(message.content, str)
+        if content is None and not spotlit:
             return message
         text = message.content if content is None else content
         if not isinstance(text, str):  # pragma: no cover - guarded above
             return message
-        if self.spotlighter.applies_to(item):
+        if spotlit:
             text = self.spotlighter.wrap(text.strip())
         return message.model_copy(update={"content": text})
 
-    def _prepare(self, cand: _Cand) -> None:
-        item = cand.item
-        key = (item.id, item.content, item.source, int(item.trust), cand.section, item.role)
-        hit = self._prepared.get(key)
-        if hit is None or hit.source is not item.message:
-            if cand.is_block:
-                body = self._block_body(item, item.content)
-                cost = self.counter.count(body + BLOCK_SEPARATOR) if body else 0
-                hit = _Prepared(body, None, cost, item.message)
+    def _statics_for(self, items: Iterable[ContextItem]) -> list[_Static]:
+        cache = self._statics
+        found: list[_Static | None] = []
+        misses: list[tuple[int, ContextItem]] = []
+        for idx, item in enumerate(items):
+            hit = cache.get(id(item))
+            if hit is not None and hit.item is item:
+                found.append(hit)
+                continue
+            ensure_instance(
+                item,
+                ContextItem,
+                f"items[{idx}]",
+                "; convert documents with ContextItem.from_document, messages with from_message",
+            )
+            found.append(None)
+            misses.append((idx, item))
+        if not misses:
+            return found  # type: ignore[return-value]  # every slot is filled
+        fresh: list[_Static] = []
+        block_texts: list[str] = []
+        for idx, item in misses:
+            st = _Static(item, _section(item))
+            if st.is_block:
+                st.body = self._block_body(item, item.content)
+                block_texts.append(st.body + BLOCK_SEPARATOR if st.body else "")
             else:
-                message = self._render_message(item)
-                hit = _Prepared("", message, self._count_message(message), item.message)
-            with self._lock:
-                if len(self._prepared) >= self._cache_size:
-                    self._prepared.clear()
-                self._prepared[key] = hit
-        cand.body = hit.body
-        cand.message = hit.message
-        cand.cost = hit.cost
+                st.message = self._render_message(item)
+                st.cost = self._count_message(st.message)
+            found[idx] = st
+            fresh.append(st)
+        count_many = getattr(self.counter, "count_many", None)
+        costs = (
+            count_many(block_texts)
+            if count_many is not None
+            else [self.counter.count(t) for t in block_texts]
+        )
+        blocks = iter(costs)
+        for st in fresh:
+            if st.is_block:
+                st.cost = next(blocks)
+        with self._lock:
+            if len(cache) + len(fresh) > self._cache_size:
+                cache.clear()
+            for st in fresh:
+                cache[id(st.item)] = st
+        return found  # type: ignore[return-value]  # every slot is filled
 
     # ------------------------------------------------------------------ main entry point
 
@@ -311,281 +393,299 @@ class ContextPacker:
             TypeError: a candidate is not a `ContextItem` (or a record not `Quarantined`).
             ValueError: two candidates share an id.
         """
-        cands, records = self._validate(items, quarantined)
-        dropped: list[_Cand] = []
-        units = self._build_units(cands, records, dropped)
-        self._score(cands, query)
-        units_list = [_Unit(u) for u in units]
-        state = _FillState(self)
-        self._select(units_list, state, query)
-        messages, ordered, prefix, used = self._render(cands, state)
+        statics = self._statics_for(items)
+        records = self._validate(statics, quarantined)
+        call = _Call(len(statics))
+        units = self._build_units(statics, call, records)
+        terms = self.tokenizer(query) if query else []
+        self._score(statics, call, terms)
+        unit_objs = [_Unit(u, statics, call, self._slice_tokens) for u in units]
+        fill = _Fill(self, statics, call)
+        self._select(unit_objs, fill, terms)
+        messages, ordered, prefix, used = self._render(statics, call)
         while used > self.policy.available:  # repair: only for non-additive counters
             victim = min(
-                (u for u in units_list if not u.required and any(c.state for c in u.cands)),
+                (
+                    u
+                    for u in unit_objs
+                    if not u.required and call.state[u.members[0]] in (_IN, _CUT)
+                ),
                 key=lambda u: (u.density, u.key),
                 default=None,
             )
             if victim is None:  # pragma: no cover - required items were checked to fit
                 break
-            for c in victim.cands:
-                c.state, c.reason = "out", "dropped after the final recount exceeded the budget"
-            messages, ordered, prefix, used = self._render(cands, state)
-        return self._finish(cands, records, messages, ordered, prefix, used)
+            for i in victim.members:
+                call.state[i] = _OUT
+                call.reason[i] = "dropped after the final recount exceeded the budget"
+            messages, ordered, prefix, used = self._render(statics, call)
+        return self._finish(statics, call, records, messages, ordered, prefix, used)
 
     # ------------------------------------------------------------------ steps
 
     def _validate(
-        self, items: Iterable[ContextItem], quarantined: Sequence[Quarantined]
-    ) -> tuple[list[_Cand], list[Quarantined]]:
-        cands: list[_Cand] = []
-        seen: set[str] = set()
-        for idx, item in enumerate(items):
-            ensure_instance(
-                item,
-                ContextItem,
-                f"items[{idx}]",
-                "; convert documents with ContextItem.from_document, messages with from_message",
-            )
-            if item.id in seen:
-                msg = (
-                    f"two candidates share the id {item.id!r}; ids must be unique within one "
-                    "pack call (give one another id, or use ContextItem.from_messages)"
-                )
-                raise ValueError(msg)
-            seen.add(item.id)
-            cands.append(_Cand(idx, item, _section(item)))
+        self, statics: list[_Static], quarantined: Sequence[Quarantined]
+    ) -> list[Quarantined]:
+        ids = {st.id for st in statics}
+        if len(ids) != len(statics):
+            seen: set[str] = set()
+            for st in statics:
+                if st.id in seen:
+                    msg = (
+                        f"two candidates share the id {st.id!r}; ids must be unique within one "
+                        "pack call (give one another id, or use ContextItem.from_messages)"
+                    )
+                    raise ValueError(msg)
+                seen.add(st.id)
         records = list(quarantined)
         for i, rec in enumerate(records):
             ensure_instance(rec, Quarantined, f"quarantined[{i}]")
-            if rec.item.id in seen:
+            if rec.item.id in ids:
                 msg = (
                     f"the quarantined item {rec.item.id!r} is also a candidate; pass each item "
                     "either in items or in quarantined, not both"
                 )
                 raise ValueError(msg)
-            seen.add(rec.item.id)
-        return cands, records
+            ids.add(rec.item.id)
+        if len(ids) != len(statics) + len(records):
+            msg = "two quarantine records share an item id; each candidate may appear once"
+            raise ValueError(msg)
+        return records
 
     def _build_units(
-        self, cands: list[_Cand], records: list[Quarantined], dropped: list[_Cand]
-    ) -> list[list[_Cand]]:
-        parent = list(range(len(cands)))
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        def union(a: int, b: int) -> None:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
-        by_group: dict[str, int] = {}
-        callers: dict[str, int] = {}
-        for i, c in enumerate(cands):
-            item = c.item
-            if item.group is not None:
-                if item.group in by_group:
-                    union(by_group[item.group], i)
-                else:
-                    by_group[item.group] = i
-            if isinstance(item.message, AIMessage):
-                for call in item.message.tool_calls:
-                    if call.get("id"):
-                        callers[str(call["id"])] = i
-        answered: set[str] = set()
-        orphans: list[tuple[int, str]] = []
-        for i, c in enumerate(cands):
-            result = c.item.message
-            if isinstance(result, ToolMessage):
-                caller = callers.get(result.tool_call_id)
-                if caller is None:
-                    orphans.append((i, result.tool_call_id))
-                else:
-                    answered.add(result.tool_call_id)
-                    union(caller, i)
-        quarantined_calls = {
-            rec.item.message.tool_call_id
-            for rec in records
-            if isinstance(rec.item.message, ToolMessage)
-        }
-        bad_roots: dict[int, str] = {}
-        for i, call_id in orphans:
-            c = cands[i]
-            if c.item.group is None:
-                bad_roots[find(i)] = (
-                    f"orphan tool result: no candidate AIMessage made tool call {call_id!r}"
-                )
-        for call_id, i in callers.items():
-            if call_id not in answered:
-                why = "was quarantined" if call_id in quarantined_calls else "is not a candidate"
-                bad_roots.setdefault(
-                    find(i),
-                    f"incomplete tool-call group: the result of tool call {call_id!r} {why}",
-                )
-        groups: dict[int, list[_Cand]] = {}
-        for i, c in enumerate(cands):
-            groups.setdefault(find(i), []).append(c)
-        current_turn = _current_turn(cands)
-        units: list[list[_Cand]] = []
-        for c in cands:
-            self._prepare(c)
-        for root, members in groups.items():
-            reason = bad_roots.get(root)
-            if reason is None and any(c.is_block and not c.body for c in members):
-                reason = "empty content"
-            if reason is not None:
-                if reason != "empty content" and any(c.item.pinned for c in members):
-                    ids = ", ".join(repr(c.item.id) for c in members if c.item.pinned)
-                    msg = f"pinned item(s) {ids} cannot be rendered: {reason}"
-                    raise ValueError(msg)
-                for c in members:
-                    c.state, c.reason = "out", reason
-                    dropped.append(c)
-                continue
-            for c in members:
-                c.required = (
-                    c.item.pinned or c.item.layer is Layer.INSTRUCTIONS or c is current_turn
-                )
-            units.append(members)
-        return units
-
-    def _score(self, cands: list[_Cand], query: str | None) -> None:
-        pool = [
-            c
-            for c in cands
-            if c.item.relevance is None and c.section in ("knowledge", "memory") and not c.state
+        self, statics: list[_Static], call: _Call, records: list[Quarantined]
+    ) -> list[list[int]]:
+        n = len(statics)
+        state, reason = call.state, call.reason
+        linked = [
+            i
+            for i in range(n)
+            if statics[i].call_ids or statics[i].result_of is not None or statics[i].item.group
         ]
-        if query and pool:
-            raw = bm25_scores(query, [c.item.content for c in pool], cache=self._terms)
-            best = max(raw)
-            for c, s in zip(pool, raw, strict=True):
-                c.relevance = s / best if best > 0 else 0.0
-        history = [c for c in cands if c.section == "history"]
-        recency: dict[int, float] = {}
-        if history:
-            span = max(len(history) - 1, 1)
-            for pos, c in enumerate(history):
-                recency[c.idx] = _HISTORY_MIN_RECENCY + (1 - _HISTORY_MIN_RECENCY) * pos / span
-        pooled = {id(c) for c in pool} if query else set()
-        for c in cands:
-            item = c.item
-            if item.relevance is not None:
-                c.relevance = item.relevance
-            elif id(c) not in pooled:
-                if c.section in ("task", "instructions"):
-                    c.relevance = _TASK_RELEVANCE
-                else:
-                    c.relevance = _NO_QUERY_RELEVANCE
-            c.utility = utility(
-                priority=item.priority,
-                trust=item.trust,
-                relevance=c.relevance,
-                recency=recency.get(c.idx, 1.0),
-            )
+        root_of: dict[int, int] = {}
+        groups: dict[int, list[int]] = {}
+        if linked:
+            root_of, bad = _link(statics, linked, records)
+            for i in linked:
+                groups.setdefault(root_of[i], []).append(i)
+            for root, why in bad.items():
+                members = groups.pop(root)
+                if any(statics[i].pinned for i in members):
+                    ids = ", ".join(repr(statics[i].id) for i in members if statics[i].pinned)
+                    msg = f"pinned item(s) {ids} cannot be rendered: {why}"
+                    raise ValueError(msg)
+                for i in members:
+                    state[i], reason[i] = _OUT, why
+        current = -1
+        for i in range(n - 1, -1, -1):
+            if statics[i].user_turn and state[i] == _NONE:
+                current = i
+                break
+        required = call.required
+        units: list[list[int]] = []
+        for i, st in enumerate(statics):
+            if state[i] != _NONE:
+                continue
+            if st.is_block and not st.body:
+                state[i], reason[i] = _OUT, "empty content"
+                continue
+            required[i] = st.pinned or st.section == _INSTR or i == current
+            if i in root_of:
+                group = groups.get(root_of[i])
+                if group is not None and group[0] == i:
+                    units.append(group)
+            else:
+                units.append([i])
+        # a group with an empty block member is dropped whole
+        for members in units:
+            if len(members) > 1 and any(state[i] == _OUT for i in members):
+                for i in members:
+                    if state[i] == _NONE:
+                        state[i], reason[i] = _OUT, "a member of its atomic group is empty"
+        return [u for u in units if state[u[0]] == _NONE]
 
-    def _select(self, units: list[_Unit], state: _FillState, query: str | None) -> None:
+    def _score(self, statics: list[_Static], call: _Call, terms: list[str]) -> None:
+        relevance = call.relevance
+        utility = call.utility
+        state = call.state
+        pool: list[int] = []
+        n_hist = 0
+        for i, st in enumerate(statics):
+            fixed = st.item.relevance
+            if fixed is not None:
+                relevance[i] = fixed
+            elif st.section in (_TASK, _INSTR):
+                relevance[i] = _TASK_RELEVANCE
+            elif terms and st.section in (_KNOW, _MEM) and state[i] == _NONE:
+                pool.append(i)
+            else:
+                relevance[i] = _NO_QUERY_RELEVANCE
+            if st.section == _HIST:
+                n_hist += 1
+        if pool:
+            self._bm25(statics, call, pool, terms)
+        span = max(n_hist - 1, 1)
+        pos = 0
+        for i, st in enumerate(statics):
+            r = relevance[i]
+            u = st.base_utility * (0.02 + r * r)
+            if st.section == _HIST:
+                u *= _HISTORY_MIN_RECENCY + (1 - _HISTORY_MIN_RECENCY) * pos / span
+                pos += 1
+            utility[i] = u
+
+    def _bm25(self, statics: list[_Static], call: _Call, pool: list[int], terms: list[str]) -> None:
+        key = tuple(id(statics[i].item) for i in pool)
+        hit = self._pools.get(key)
+        if hit is not None and all(a is statics[i].item for a, i in zip(hit[0], pool, strict=True)):
+            bm25 = hit[1]
+        else:
+            bm25 = BM25Pool([statics[i].item.content for i in pool], cache=self._terms)
+            with self._lock:
+                if len(self._pools) >= _POOL_CACHE_SIZE:
+                    self._pools.pop(next(iter(self._pools)))
+                self._pools[key] = (tuple(statics[i].item for i in pool), bm25)
+        raw = bm25.scores(terms)
+        best = max(raw)
+        relevance = call.relevance
+        if best <= 0:
+            for i in pool:
+                relevance[i] = 0.0
+            return
+        slice_tokens = self._slice_tokens
+        for i, s in zip(pool, raw, strict=True):
+            relevance[i] = s / best
+            st = statics[i]
+            # A long item is judged by its best slice: BM25's length normalisation would
+            # otherwise bury the one relevant paragraph of a long document.
+            if st.cost > slice_tokens and st.can_cut:
+                text = cut_text(st.item.content, slice_tokens, self.counter, query_terms=terms)
+                if text:
+                    call.slice_text[i] = text
+                    sliced = min(1.0, bm25.score_text(terms, text) / best)
+                    relevance[i] = max(relevance[i], sliced)
+
+    def _select(self, units: list[_Unit], fill: _Fill, terms: list[str]) -> None:
+        call = fill.call
         required = [u for u in units if u.required]
         for u in required:
-            for c in u.cands:
-                state.take(c, c.cost)
-                c.state, c.reason = "in", _required_reason(c)
-        if state.used > self.policy.available:
-            self._raise_budget(required, state)
-        rest = sorted((u for u in units if not u.required), key=lambda u: (-u.density, u.key))
-        terms = self.tokenizer(query) if query else []
-        policy = self.policy
+            for i in u.members:
+                fill.take(i, fill.statics[i].cost)
+                call.state[i] = _IN
+                call.reason[i] = _required_reason(fill.statics[i])
+        if fill.used > self.policy.available:
+            self._raise_budget(required, fill)
+        rest = [u for u in units if not u.required]
+        rest.sort(key=lambda u: (-u.density, u.key))
         # 1. per-layer minimums
-        for layer in _LAYERS:
-            minimum = policy.layer_budget(layer).min_tokens
+        for layer, li in _LAYER_INDEX.items():
+            minimum = self.policy.layer_budget(layer).min_tokens
             if not minimum:
                 continue
             for u in rest:
-                if state.layer_used[layer] >= minimum:
+                if fill.layer_used[li] >= minimum:
                     break
-                if u.cands[0].state or all(c.item.layer is not layer for c in u.cands):
+                if call.state[u.members[0]] != _NONE or all(
+                    fill.statics[i].layer != li for i in u.members
+                ):
                     continue
-                state.try_add(u, soft=False, terms=terms, reason="reserved by the layer minimum")
+                fill.try_add(u, soft=False, terms=terms, reason="reserved by the layer minimum")
         # 2. fill within the soft shares, 3. spill what is left within the hard caps
         for soft in (True, False):
-            for u in rest:
-                if not u.cands[0].state:
-                    state.try_add(u, soft=soft, terms=terms, reason="")
+            fill.run(rest, soft=soft, terms=terms)
         for u in rest:
-            if not u.cands[0].state:
-                for c in u.cands:
-                    c.state = "out"
-                    c.reason = state.why_not(u)
+            if call.state[u.members[0]] == _NONE:
+                why = fill.why_not(u)
+                for i in u.members:
+                    call.state[i] = _OUT
+                    call.reason[i] = why
 
-    def _raise_budget(self, required: list[_Unit], state: _FillState) -> None:
-        per_layer = {layer.value: n for layer, n in state.layer_used.items() if n}
-        detail = ", ".join(f"{k}={v}" for k, v in per_layer.items())
+    def _raise_budget(self, required: list[_Unit], fill: _Fill) -> None:
+        per_layer = {_LAYERS[i].value: n for i, n in enumerate(fill.layer_used) if n}
+        detail = ", ".join(f"{k}={v}" for k, v in per_layer.items()) or "no content"
         msg = (
-            f"the required items (pinned, instructions, current user turn) need {state.used} "
-            f"tokens ({detail}, plus {state.used - sum(per_layer.values())} of message framing) "
+            f"the required items (pinned, instructions, current user turn) need {fill.used} "
+            f"tokens ({detail}, plus {fill.used - sum(per_layer.values())} of message framing) "
             f"but only {self.policy.available} are available (max_tokens="
             f"{self.policy.max_tokens} - reserve_output={self.policy.reserve_output}); raise "
             "max_tokens, lower reserve_output, or unpin some items"
         )
-        ids = [c.item.id for u in required for c in u.cands]
+        ids = [fill.statics[i].id for u in required for i in u.members]
         shown = ", ".join(ids[:_MAX_IDS_SHOWN]) + ("…" if len(ids) > _MAX_IDS_SHOWN else "")
         raise BudgetExceededError(
             msg + f" (required ids: {shown})",
             available=self.policy.available,
-            required=state.used,
+            required=fill.used,
             tokens_by_layer=per_layer,
         )
 
     def _render(
-        self, cands: list[_Cand], state: _FillState
+        self, statics: list[_Static], call: _Call
     ) -> tuple[list[BaseMessage], list[ContextItem], str, int]:
-        chosen = [c for c in cands if c.state in ("in", "cut")]
-        instructions = [c for c in chosen if c.section == "instructions"]
-        knowledge = [c for c in chosen if c.section == "knowledge"]
-        memories = [c for c in chosen if c.section == "memory"]
-        history = [c for c in chosen if c.section == "history"]
-        task = [c for c in chosen if c.section == "task"]
-        knowledge = _order_knowledge(knowledge, self.policy.knowledge_order)
-        memories.sort(key=lambda c: (-c.relevance, c.item.id))
+        state = call.state
+        sections: list[list[int]] = [[], [], [], [], []]
+        for i, st in enumerate(statics):
+            if state[i] == _IN or state[i] == _CUT:
+                sections[st.section].append(i)
+        instructions, knowledge, memories, history, task = sections
+        relevance, utility = call.relevance, call.utility
+        knowledge.sort(key=lambda i: (-relevance[i], -utility[i], statics[i].id))
+        if self.policy.knowledge_order == "edges":
+            knowledge = knowledge[0::2] + knowledge[1::2][::-1]
+        memories.sort(key=lambda i: (-relevance[i], statics[i].id))
         count = self.counter.count
-        bodies: list[str] = [state.body(c) for c in instructions]
-        costs: list[int] = [c.tokens for c in instructions]
+        cut_body, cut_cost = call.cut_body, call.cut_cost
+        bodies: list[str] = []
+        costs: list[int] = []
+        for i in instructions:
+            bodies.append(cut_body.get(i, statics[i].body))
+            costs.append(statics[i].cost)
         note = self.spotlighter.note
         if note and (bodies or knowledge or memories):
             bodies.append(note)
-            costs.append(count(note + BLOCK_SEPARATOR))
+            costs.append(self._note_cost)
         prefix = BLOCK_SEPARATOR.join(bodies)
-        for header, section in ((KNOWLEDGE_HEADER, knowledge), (MEMORY_HEADER, memories)):
-            if section:
-                bodies.append(header)
-                costs.append(count(header + BLOCK_SEPARATOR))
-                for c in section:
-                    bodies.append(state.body(c))
-                    costs.append(c.tokens)
+        for section, members in ((_KNOW, knowledge), (_MEM, memories)):
+            if members:
+                bodies.append(_HEADERS[section])
+                costs.append(self._header_cost[section])
+                for i in members:
+                    if state[i] == _CUT:
+                        bodies.append(cut_body[i])
+                        costs.append(cut_cost[i])
+                    else:
+                        bodies.append(statics[i].body)
+                        costs.append(statics[i].cost)
         messages: list[BaseMessage] = []
-        ordered: list[ContextItem] = [state.item(c) for c in instructions]
-        ordered += [state.item(c) for c in knowledge] + [state.item(c) for c in memories]
+        ordered = [self._item(statics, call, i) for i in instructions + knowledge + memories]
         used = 0
         if bodies:
-            content = BLOCK_SEPARATOR.join(bodies)
-            system = SystemMessage(content)
-            messages.append(system)
-            used += self._system_frame_cost + sum(costs[:-1]) + count(bodies[-1])
-        for c in history + task:
-            messages.append(state.message(c))
-            ordered.append(state.item(c))
-            used += c.tokens
+            messages.append(SystemMessage(BLOCK_SEPARATOR.join(bodies)))
+            used += self._system_frame + sum(costs) - costs[-1] + count(bodies[-1])
+        for i in history + task:
+            if state[i] == _CUT:
+                messages.append(call.cut_message[i])
+                used += cut_cost[i]
+            else:
+                message = statics[i].message
+                assert message is not None  # noqa: S101 - message sections always have one
+                messages.append(message)
+                used += statics[i].cost
+            ordered.append(self._item(statics, call, i))
         if messages:
-            used += self._priming()
+            used += self._priming
         if not self._additive:
             used = int(self.counter.count_messages(messages))
         return messages, ordered, prefix, used
 
+    @staticmethod
+    def _item(statics: list[_Static], call: _Call, i: int) -> ContextItem:
+        return call.cut_item[i] if call.state[i] == _CUT else statics[i].item
+
     def _finish(
         self,
-        cands: list[_Cand],
+        statics: list[_Static],
+        call: _Call,
         records: list[Quarantined],
         messages: list[BaseMessage],
         ordered: list[ContextItem],
@@ -593,46 +693,50 @@ class ContextPacker:
         used: int,
     ) -> PackedContext:
         decisions: list[Decision] = []
-        layer_used = dict.fromkeys(_LAYERS, 0)
-        layer_cands = dict.fromkeys(_LAYERS, 0)
-        layer_in = dict.fromkeys(_LAYERS, 0)
-        for c in cands:
-            layer = c.item.layer
-            layer_cands[layer] += 1
-            if c.state == "in":
-                decisions.append(Decision(c.item.id, layer, "included", c.reason, c.cost))
-            elif c.state == "cut":
-                decisions.append(Decision(c.item.id, layer, "truncated", c.reason, c.cut_cost))
+        layer_used = [0, 0, 0, 0]
+        layer_cands = [0, 0, 0, 0]
+        layer_in = [0, 0, 0, 0]
+        state, reason, cut_cost = call.state, call.reason, call.cut_cost
+        for i, st in enumerate(statics):
+            li = st.layer
+            layer = _LAYERS[li]
+            layer_cands[li] += 1
+            s = state[i]
+            if s == _IN:
+                decisions.append(Decision(st.id, layer, "included", reason[i], st.cost))
+                layer_used[li] += st.cost
+                layer_in[li] += 1
+            elif s == _CUT:
+                decisions.append(Decision(st.id, layer, "truncated", reason[i], cut_cost[i]))
+                layer_used[li] += cut_cost[i]
+                layer_in[li] += 1
             else:
-                decisions.append(Decision(c.item.id, layer, "dropped", c.reason, c.cost))
-                continue
-            layer_used[layer] += c.tokens
-            layer_in[layer] += 1
+                decisions.append(Decision(st.id, layer, "dropped", reason[i], st.cost))
         count = self.counter.count
         for rec in records:
             layer = rec.item.layer
-            layer_cands[layer] += 1
+            layer_cands[_LAYER_INDEX[layer]] += 1
             decisions.append(
                 Decision(rec.item.id, layer, "quarantined", rec.reason, count(rec.item.content))
             )
         layers = {
             layer: LayerUsage(
-                used=layer_used[layer],
-                limit=self.policy.hard_cap(layer),
-                candidates=layer_cands[layer],
-                included=layer_in[layer],
+                used=layer_used[li],
+                limit=self._hard[li],
+                candidates=layer_cands[li],
+                included=layer_in[li],
             )
-            for layer in _LAYERS
+            for li, layer in enumerate(_LAYERS)
         }
         report = ContextReport(
             budget=self.policy.available,
             used=used,
             layers=layers,
             decisions=decisions,
-            quarantined=list(records),
+            quarantined=records,
             prefix_hash=_digest(prefix),
             prefix_tokens=count(prefix),
-            overhead=used - sum(layer_used.values()),
+            overhead=used - sum(layer_used),
             max_tokens=self.policy.max_tokens,
             reserve_output=self.policy.reserve_output,
             counter=repr(self.counter),
@@ -641,139 +745,176 @@ class ContextPacker:
         return PackedContext(items=ordered, messages=messages, report=report)
 
 
-class _FillState:
+class _Fill:
     """Running totals of one fill, with the window's fixed costs added as they arise."""
 
-    def __init__(self, packer: ContextPacker) -> None:
+    def __init__(self, packer: ContextPacker, statics: list[_Static], call: _Call) -> None:
         self.packer = packer
-        self.policy = packer.policy
-        count = packer.counter.count
+        self.statics = statics
+        self.call = call
+        self.available = packer.policy.available
+        self.min_cut = packer.policy.min_cut_tokens
         self.used = 0
-        self._priming = packer._priming()  # noqa: SLF001 - paid once, with the first message
-        self._started = False
-        self.layer_used = dict.fromkeys(_LAYERS, 0)
-        self._system_open = False
-        self._system_cost = packer._system_frame()  # noqa: SLF001
-        note = packer.spotlighter.note
-        self._note_cost = count(note + BLOCK_SEPARATOR) if note else 0
-        self._headers = {
-            "knowledge": count(KNOWLEDGE_HEADER + BLOCK_SEPARATOR),
-            "memory": count(MEMORY_HEADER + BLOCK_SEPARATOR),
-        }
-        self._header_open: set[str] = set()
-        self._cut_bodies: dict[int, str] = {}
-        self._cut_messages: dict[int, BaseMessage] = {}
-        self._cut_items: dict[int, ContextItem] = {}
+        self.layer_used = [0, 0, 0, 0]
+        self.soft_room = list(packer._soft_room0)  # noqa: SLF001
+        self.hard_room = list(packer._hard_room0)  # noqa: SLF001
+        self.started = False
+        self.system_open = False
+        self.header_open = {_KNOW: False, _MEM: False}
+        self._over_budget_left = -1
+        self._over_budget = ""
 
     # -- accounting
-    def _fixed_for(self, cands: Sequence[_Cand]) -> int:
-        extra = 0 if self._started else self._priming
-        if any(c.is_block for c in cands) and not self._system_open:
-            extra += self._system_cost + self._note_cost
-        sections = {c.section for c in cands if c.section in self._headers}
-        extra += sum(self._headers[s] for s in sections - self._header_open)
+    def fixed_for(self, members: Sequence[int]) -> int:
+        """Tokens the window's framing grows by when ``members`` are added."""
+        packer = self.packer
+        extra = 0 if self.started else packer._priming  # noqa: SLF001
+        opened_system = self.system_open
+        headers = 0
+        for i in members:
+            st = self.statics[i]
+            if st.is_block:
+                if not opened_system:
+                    extra += packer._system_frame + packer._note_cost  # noqa: SLF001
+                    opened_system = True
+                section = st.section
+                if section != _INSTR and not self.header_open[section] and not (headers & section):
+                    extra += packer._header_cost[section]  # noqa: SLF001
+                    headers |= section
         return extra
 
-    def take(self, cand: _Cand, tokens: int) -> None:
-        fixed = self._fixed_for([cand])
-        self._started = True
-        if cand.is_block:
-            self._system_open = True
-            if cand.section in self._headers:
-                self._header_open.add(cand.section)
-        self.used += tokens + fixed
-        self.layer_used[cand.item.layer] += tokens
+    def take(self, i: int, tokens: int) -> None:
+        """Account candidate ``i`` with ``tokens`` tokens."""
+        self.used += tokens + self.fixed_for((i,))
+        self.started = True
+        st = self.statics[i]
+        if st.is_block:
+            self.system_open = True
+            if st.section != _INSTR:
+                self.header_open[st.section] = True
+        li = st.layer
+        self.layer_used[li] += tokens
+        self.soft_room[li] -= tokens
+        self.hard_room[li] -= tokens
 
-    def room(self, layer: Layer, *, soft: bool) -> int:
-        cap = self.policy.soft_cap(layer) if soft else self.policy.hard_cap(layer)
-        return 1 << 62 if cap is None else cap - self.layer_used[layer]
-
-    def fits(self, unit: _Unit, costs: Sequence[int], *, soft: bool) -> bool:
-        if self.used + self._fixed_for(unit.cands) + sum(costs) > self.policy.available:
+    def fits(self, unit: _Unit, *, soft: bool) -> bool:
+        """Whether ``unit`` fits whole in the window and its layers' rooms."""
+        if self.used + self.fixed_for(unit.members) + unit.cost > self.available:
             return False
-        per_layer: dict[Layer, int] = {}
-        for c, cost in zip(unit.cands, costs, strict=True):
-            per_layer[c.item.layer] = per_layer.get(c.item.layer, 0) + cost
-        return all(n <= self.room(layer, soft=soft) for layer, n in per_layer.items())
+        rooms = self.soft_room if soft else self.hard_room
+        if unit.layer >= 0:
+            return unit.cost <= rooms[unit.layer]
+        per_layer = [0, 0, 0, 0]
+        for i in unit.members:
+            st = self.statics[i]
+            per_layer[st.layer] += st.cost
+        return all(n <= rooms[li] for li, n in enumerate(per_layer))
+
+    def run(self, units: list[_Unit], *, soft: bool, terms: Sequence[str]) -> None:
+        """One fill pass over ``units`` in density order."""
+        state = self.call.state
+        min_cut = self.min_cut
+        reason = "selected by utility" if soft else "selected (spill-over)"
+        for u in units:
+            if state[u.members[0]] != _NONE:
+                continue
+            left = self.available - self.used
+            if left < min_cut and left < u.cost:
+                if left <= 0:
+                    break
+                continue
+            if u.layer >= 0:
+                room = (self.soft_room if soft else self.hard_room)[u.layer]
+                if room < min_cut and room < u.cost:
+                    continue
+            self.try_add(u, soft=soft, terms=terms, reason=reason)
 
     def try_add(self, unit: _Unit, *, soft: bool, terms: Sequence[str], reason: str) -> bool:
-        costs = [c.cost for c in unit.cands]
-        if self.fits(unit, costs, soft=soft):
-            for c in unit.cands:
-                self.take(c, c.cost)
-                c.state = "in"
-                c.reason = reason or ("selected by utility" if soft else "selected (spill-over)")
+        """Add ``unit`` whole if it fits, else cut its cuttable members to the room left."""
+        if not unit.slice and self.fits(unit, soft=soft):
+            state, reasons = self.call.state, self.call.reason
+            for i in unit.members:
+                self.take(i, self.statics[i].cost)
+                state[i] = _IN
+                reasons[i] = reason
             return True
         return self._try_cut(unit, soft=soft, terms=terms)
 
     def _try_cut(self, unit: _Unit, *, soft: bool, terms: Sequence[str]) -> bool:
-        cuttable = [c for c in unit.cands if c.item.can_truncate and not c.required]
+        statics, call = self.statics, self.call
+        cuttable = [i for i in unit.members if statics[i].can_cut and not call.required[i]]
         if not cuttable:
             return False
-        fixed = sum(c.cost for c in unit.cands if c not in cuttable)
-        room = self.policy.available - self.used - self._fixed_for(unit.cands) - fixed
-        for layer in {c.item.layer for c in cuttable}:
-            layer_fixed = sum(
-                c.cost for c in unit.cands if c not in cuttable and c.item.layer is layer
-            )
-            room = min(room, self.room(layer, soft=soft) - layer_fixed)
-        min_cut = self.policy.min_cut_tokens
-        if room < min_cut * len(cuttable):
+        fixed_members = [i for i in unit.members if i not in cuttable]
+        fixed = sum(statics[i].cost for i in fixed_members)
+        room = self.available - self.used - self.fixed_for(unit.members) - fixed
+        if unit.slice:
+            room = min(room, unit.slice)
+        rooms = self.soft_room if soft else self.hard_room
+        for li in {statics[i].layer for i in cuttable}:
+            layer_fixed = sum(statics[i].cost for i in fixed_members if statics[i].layer == li)
+            room = min(room, rooms[li] - layer_fixed)
+        if room < self.min_cut * len(cuttable):
             return False
-        total = sum(c.cost for c in cuttable)
-        plans: list[tuple[_Cand, int, str, BaseMessage | None, ContextItem]] = []
+        total = sum(statics[i].cost for i in cuttable)
+        plans: list[tuple[int, int, str, BaseMessage | None, ContextItem]] = []
         remaining = room
-        for n, c in enumerate(cuttable):
-            share = remaining if n == len(cuttable) - 1 else room * c.cost // max(total, 1)
-            planned = self._cut(c, share, terms)
+        for n, i in enumerate(cuttable):
+            share = remaining if n == len(cuttable) - 1 else room * statics[i].cost // max(total, 1)
+            planned = self._cut(i, share, terms)
             if planned is None:
                 return False
             cost, body, message, item = planned
             remaining -= cost
-            plans.append((c, cost, body, message, item))
+            plans.append((i, cost, body, message, item))
         if remaining < 0:
             return False
-        for c, cost, body, message, item in plans:
-            c.cut_cost = cost
-            if c.is_block:
-                self._cut_bodies[c.idx] = body
+        for i, cost, body, message, item in plans:
+            call.cut_cost[i] = cost
+            if statics[i].is_block:
+                call.cut_body[i] = body
             elif message is not None:
-                self._cut_messages[c.idx] = message
-            self._cut_items[c.idx] = item
-        for c in unit.cands:
-            if c in cuttable:
-                self.take(c, c.cut_cost)
-                c.state = "cut"
-                c.reason = f"cut from {c.cost} to {c.cut_cost} tokens to fit"
+                call.cut_message[i] = message
+            call.cut_item[i] = item
+        for i in unit.members:
+            if i in call.cut_cost:
+                self.take(i, call.cut_cost[i])
+                call.state[i] = _CUT
+                call.reason[i] = f"cut from {statics[i].cost} to {call.cut_cost[i]} tokens to fit"
             else:
-                self.take(c, c.cost)
-                c.state = "in"
-                c.reason = "selected with its cut tool results"
+                self.take(i, statics[i].cost)
+                call.state[i] = _IN
+                call.reason[i] = "selected with its cut tool results"
         return True
 
     def _cut(
-        self, cand: _Cand, share: int, terms: Sequence[str]
+        self, i: int, share: int, terms: Sequence[str]
     ) -> tuple[int, str, BaseMessage | None, ContextItem] | None:
         packer = self.packer
         counter = packer.counter
-        if share < self.policy.min_cut_tokens:
+        st = self.statics[i]
+        if share < self.min_cut:
             return None
-        item = cand.item
-        wrapper = cand.cost - counter.count(item.content.strip())
+        item = st.item
+        wrapper = st.cost - counter.count(item.content.strip())
         target = share - max(wrapper, 0)
+        sliced = self.call.slice_text.get(i)
         for _ in range(4):
-            if target < self.policy.min_cut_tokens // 2:
+            if target < self.min_cut // 2:
                 return None
-            text = cut_text(item.content, target, counter, query_terms=terms)
+            if sliced and counter.count(sliced) <= target:
+                text = sliced
+            else:
+                text = cut_text(item.content, target, counter, query_terms=terms)
             if not text:
                 return None
             cut_item = item.model_copy(
                 update={
                     "content": text,
-                    "metadata": {**item.metadata, "ctxorch_cut_from_tokens": cand.cost},
+                    "metadata": {**item.metadata, "ctxorch_cut_from_tokens": st.cost},
                 }
             )
-            if cand.is_block:
+            if st.is_block:
                 body = packer._block_body(item, text)  # noqa: SLF001
                 cost = counter.count(body + BLOCK_SEPARATOR)
                 message = None
@@ -784,68 +925,114 @@ class _FillState:
             if cost <= share:
                 return cost, body, message, cut_item
             target -= cost - share
+            sliced = None
         return None
 
     def why_not(self, unit: _Unit) -> str:
-        left = self.policy.available - self.used
-        layers = {c.item.layer for c in unit.cands}
-        capped = [layer.value for layer in layers if self.room(layer, soft=False) < unit.cost]
-        group = f" (atomic group of {len(unit.cands)})" if len(unit.cands) > 1 else ""
+        """Why ``unit`` stayed out, in words (tokens are in the decision itself)."""
+        if unit.layer >= 0 and len(unit.members) == 1 and self.hard_room[unit.layer] >= unit.cost:
+            return self.over_budget()
+        capped = [
+            _LAYERS[li].value
+            for li in {self.statics[i].layer for i in unit.members}
+            if self.hard_room[li] < unit.cost
+        ]
+        group = f"atomic group of {len(unit.members)}, " if len(unit.members) > 1 else ""
         if capped:
-            return (
-                f"over the {', '.join(sorted(capped))} layer cap: needs {unit.cost} tokens{group}"
-            )
-        return f"over budget: needs {unit.cost} tokens{group}, {max(left, 0)} left"
+            return f"over the {', '.join(sorted(capped))} layer cap ({group}{unit.cost} tokens)"
+        if group:
+            return f"over budget ({group}{unit.cost} tokens, {self.left()} left)"
+        return self.over_budget()
 
-    # -- rendered forms
-    def body(self, cand: _Cand) -> str:
-        return self._cut_bodies.get(cand.idx, cand.body) if cand.state == "cut" else cand.body
+    def left(self) -> int:
+        """Tokens still free in the window."""
+        return max(self.available - self.used, 0)
 
-    def message(self, cand: _Cand) -> BaseMessage:
-        if cand.state == "cut" and cand.idx in self._cut_messages:
-            return self._cut_messages[cand.idx]
-        assert cand.message is not None  # noqa: S101 - message sections always have one
-        return cand.message
+    def over_budget(self) -> str:
+        """The shared reason of single items that did not fit (one string per call)."""
+        left = self.left()
+        if self._over_budget_left != left:
+            self._over_budget_left = left
+            self._over_budget = f"over budget ({left} tokens left)"
+        return self._over_budget
 
-    def item(self, cand: _Cand) -> ContextItem:
-        return self._cut_items.get(cand.idx, cand.item) if cand.state == "cut" else cand.item
 
-
-def _section(item: ContextItem) -> Section:
+def _section(item: ContextItem) -> int:
     layer = item.layer
     if layer is Layer.INSTRUCTIONS:
-        return "instructions"
+        return _INSTR
     if layer is Layer.KNOWLEDGE:
-        return "knowledge"
+        return _KNOW
     if layer is Layer.MEMORY:
-        return "history" if item.message is not None or item.role is not None else "memory"
-    return "task"
+        return _HIST if item.message is not None or item.role is not None else _MEM
+    return _TASK
 
 
-def _current_turn(cands: list[_Cand]) -> _Cand | None:
-    for c in reversed(cands):
-        if c.section == "task" and c.item.role == "user" and not c.state:
-            return c
-    return None
+def _link(
+    statics: list[_Static], linked: list[int], records: list[Quarantined]
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Union the linked candidates into groups; return each one's root and the broken groups."""
+    parent = {i: i for i in linked}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    by_group: dict[str, int] = {}
+    callers: dict[str, int] = {}
+    for i in linked:
+        st = statics[i]
+        group = st.item.group
+        if group is not None:
+            if group in by_group:
+                union(by_group[group], i)
+            else:
+                by_group[group] = i
+        for call_id in st.call_ids:
+            callers[call_id] = i
+    answered: set[str] = set()
+    orphans: list[tuple[int, str]] = []
+    for i in linked:
+        result_of = statics[i].result_of
+        if result_of is None:
+            continue
+        caller = callers.get(result_of)
+        if caller is None:
+            orphans.append((i, result_of))
+        else:
+            answered.add(result_of)
+            union(caller, i)
+    quarantined_calls = {
+        rec.item.message.tool_call_id
+        for rec in records
+        if isinstance(rec.item.message, ToolMessage)
+    }
+    bad: dict[int, str] = {}
+    for i, call_id in orphans:
+        if statics[i].item.group is None:
+            bad[find(i)] = f"orphan tool result: no candidate AIMessage made tool call {call_id!r}"
+    for call_id, i in callers.items():
+        if call_id not in answered:
+            why = "was quarantined" if call_id in quarantined_calls else "is not a candidate"
+            bad.setdefault(
+                find(i), f"incomplete tool-call group: the result of tool call {call_id!r} {why}"
+            )
+    return {i: find(i) for i in linked}, bad
 
 
-def _required_reason(cand: _Cand) -> str:
-    if cand.item.pinned:
+def _required_reason(st: _Static) -> str:
+    if st.pinned:
         return "pinned"
-    if cand.item.layer is Layer.INSTRUCTIONS:
+    if st.section == _INSTR:
         return "instructions are always included"
     return "the current user turn is always included"
-
-
-def _order_knowledge(cands: list[_Cand], order: str) -> list[_Cand]:
-    ranked = sorted(cands, key=lambda c: (-c.relevance, -c.utility, c.item.id))
-    if order != "edges":
-        return ranked
-    front: list[_Cand] = []
-    back: list[_Cand] = []
-    for i, c in enumerate(ranked):
-        (front if i % 2 == 0 else back).append(c)
-    return front + back[::-1]
 
 
 def _digest(text: str) -> str:

@@ -483,6 +483,8 @@ class SavingsEstimate:
     """Facts kept in the KNOWLEDGE layer and retrieved per call."""
     notes: list[str] = field(default_factory=list)
     """Assumptions worth reading."""
+    cache_hit_ceiling: float = 1.0
+    """The largest share of calls a prompt cache could serve."""
 
     @property
     def savings(self) -> float:
@@ -512,6 +514,7 @@ class SavingsEstimate:
             "calls": self.calls,
             "fact_changes": self.fact_changes,
             "period": self.period,
+            "cache_hit_ceiling": self.cache_hit_ceiling,
             "in_prompt": scen(self.in_prompt),
             "retrieved": scen(self.retrieved),
             "savings": self.savings,
@@ -562,6 +565,7 @@ def estimate_savings(
     retrieved_tokens: int | None = None,
     other_tokens: int = 0,
     period: str = "day",
+    cache_hit_ceiling: float = 1.0,
     table: PriceTable | None = None,
 ) -> SavingsEstimate:
     """Compare "facts in the system prompt" with "facts retrieved per call" over one period.
@@ -571,7 +575,7 @@ def estimate_savings(
     of the prefix miss (and pay ``cache_write``); every other call reads the prefix at the cached
     price. Facts in the system prompt are part of the prefix, so each fact change is a miss;
     retrieved facts come after the stable prefix and are paid at the full input price on every
-    call. Cache expiry between calls is not modelled (it hurts both scenarios alike).
+    call. Cache expiry between calls is modelled only through ``cache_hit_ceiling``.
 
     Args:
         fact_tokens: tokens of the fact sentences (``InstructionAudit.fact_tokens``).
@@ -584,6 +588,9 @@ def estimate_savings(
             (the conservative case: retrieval usually returns only the relevant few).
         other_tokens: the rest of each call's input (history, question), the same in both.
         period: the period's name, for display.
+        cache_hit_ceiling: the largest share of calls a prompt cache can serve in either
+            scenario (1.0: always warm). Providers evict cached prefixes after minutes of
+            inactivity, so sparse traffic has a lower ceiling.
         table: the price table for a model name (`DEFAULT_PRICES` when None).
 
     Returns:
@@ -610,6 +617,9 @@ def estimate_savings(
     ):
         _check_count(name, value)
     _check_count("fact_changes", fact_changes, integer=False)
+    if not (isinstance(cache_hit_ceiling, (int, float)) and 0.0 <= cache_hit_ceiling <= 1.0):
+        msg = f"cache_hit_ceiling must be a number in [0, 1], got {cache_hit_ceiling!r}"
+        raise ValueError(msg)
     if retrieved_tokens is not None:
         _check_count("retrieved_tokens", retrieved_tokens)
     model_price = resolve_price(price, table=table)
@@ -622,6 +632,7 @@ def estimate_savings(
         )
         # Cached: the first call, then the first call after each change, miss. Else all miss.
         misses = min(calls, 1 + math.ceil(changes)) if cacheable else calls
+        misses = max(misses, calls - math.floor(calls * cache_hit_ceiling))
         hits = calls - misses
         p = model_price
         usd = (
@@ -648,4 +659,5 @@ def estimate_savings(
         in_prompt=in_prompt,
         retrieved=by_retrieval,
         notes=notes,
+        cache_hit_ceiling=cache_hit_ceiling,
     )

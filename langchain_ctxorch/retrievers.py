@@ -50,7 +50,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from typing_extensions import override
 
-from langchain_ctxorch.items import ContextItem, Layer, stable_hash
+from langchain_ctxorch.items import ContextItem, Layer, Trust, stable_hash
 from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, ENGLISH_STOP_WORDS, Tokenizer
 
 if TYPE_CHECKING:
@@ -836,18 +836,28 @@ def _default_poison_filter() -> PoisonFilterLike:
     return default
 
 
-def _item_from_document(doc: Document, layer: Layer) -> ContextItem:
-    overrides: dict[str, Any] = {}
-    relevance = doc.metadata.get("relevance") if doc.metadata else None
-    if relevance is not None and not (
-        isinstance(relevance, (int, float))
-        and not isinstance(relevance, bool)
-        and math.isfinite(relevance)
-        and 0.0 <= relevance <= 1.0
+def _unit_interval(value: Any) -> float | None:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0.0 <= value <= 1.0
     ):
-        # Foreign retrievers put all sorts of scores here; keep it in metadata, not as relevance.
-        overrides["relevance"] = None
-    return ContextItem.from_document(doc, layer=layer, **overrides)
+        return float(value)
+    return None
+
+
+def _item_from_document(doc: Document, layer: Layer, max_trust: Trust | None) -> ContextItem:
+    meta = doc.metadata or {}
+    # Foreign retrievers put all sorts of scores under "relevance"; only a value in [0, 1] is a
+    # relevance (else "relevance_score", the rerankers' convention, when it is in [0, 1]).
+    relevance = _unit_interval(meta.get("relevance"))
+    if relevance is None:
+        relevance = _unit_interval(meta.get("relevance_score"))
+    item = ContextItem.from_document(doc, layer=layer, relevance=relevance)
+    if max_trust is not None and item.trust > max_trust:
+        item = item.model_copy(update={"trust": max_trust})
+    return item
 
 
 def _document_from_item(item: ContextItem, original: Document | None) -> Document:
@@ -857,6 +867,8 @@ def _document_from_item(item: ContextItem, original: Document | None) -> Documen
         meta["fact_key"] = item.fact_key
     if item.relevance is not None:
         meta["relevance"] = item.relevance
+    elif "relevance" in meta:  # not a [0, 1] relevance: keep it, under another key
+        meta["raw_relevance"] = meta.pop("relevance")
     doc_id = original.id if original is not None else item.id
     return Document(page_content=item.content, metadata=meta, id=doc_id)
 
@@ -882,10 +894,12 @@ class GuardedRetriever(BaseRetriever):
     through ``poison_filter`` and ``on_poison`` (``"quarantine"``: drop and report,
     ``"annotate"``: keep and mark, ``"raise"``: `PoisonedContextError`), and the kept ones come
     back as new documents with ``metadata["trust"]`` (the `Trust` name), ``fact_key`` and
-    ``relevance`` (when known) normalised. Nothing is dropped silently: quarantined documents are
-    reported by `invoke_with_report`, by a ``run_manager.on_text`` line and by a custom callback
-    event named `QUARANTINE_EVENT` (visible in ``astream_events``) carrying their ids and
-    findings. The instance keeps no per-query state, so it is safe under concurrent use.
+    ``relevance`` (when known: a value in [0, 1] under ``relevance`` or ``relevance_score``;
+    another ``relevance`` value is moved to ``raw_relevance``) normalised. Nothing is dropped
+    silently: quarantined documents are reported by `invoke_with_report`, by a
+    ``run_manager.on_text`` line and by a custom callback event named `QUARANTINE_EVENT`
+    (visible in ``astream_events``) carrying their ids and findings. The instance keeps no
+    per-query state, so it is safe under concurrent use.
 
     Example:
         ```python
@@ -905,6 +919,15 @@ class GuardedRetriever(BaseRetriever):
     """What to do with flagged documents (see ``langchain_ctxorch.poison.apply_on_poison``)."""
     layer: Layer = Layer.KNOWLEDGE
     """The layer the documents are filtered as (decides their default trust)."""
+    max_trust: Trust | None = None
+    """Cap on the trust a document may claim in ``metadata["trust"]`` (None: no cap). Set it
+    (e.g. ``Trust.EXTERNAL``) when whoever writes the index could forge that key: items at
+    ``Trust.VERIFIED`` and above skip the injection scan."""
+
+    @field_validator("max_trust", mode="before")
+    @classmethod
+    def _parse_max_trust(cls, value: Any) -> Any:
+        return None if value is None else Trust.parse(value)
 
     def _guard(
         self, query: str, docs: Sequence[Document]
@@ -915,7 +938,7 @@ class GuardedRetriever(BaseRetriever):
         items: list[ContextItem] = []
         originals: dict[str, Document] = {}
         for position, doc in enumerate(docs):
-            item = _item_from_document(doc, self.layer)
+            item = _item_from_document(doc, self.layer, self.max_trust)
             if item.id in originals:  # two results share an id: keep both, distinguishable
                 item = item.model_copy(update={"id": f"{item.id}#{position}"})
             originals[item.id] = doc

@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_TOKENIZER",
     "ENGLISH_STOP_WORDS",
     "TRUST_WEIGHT",
+    "BM25Pool",
     "Tokenizer",
     "bm25_scores",
 ]
@@ -136,6 +137,91 @@ class TermCache:
         return stats
 
 
+class BM25Pool:
+    """BM25Okapi statistics of a pool of texts: score a query against each text, or any new text.
+
+    Same formula as ``rank_bm25.BM25Okapi``: ``idf = log((N - df + 0.5) / (df + 0.5))``, and terms
+    whose idf is negative get ``epsilon * mean(idf)`` instead.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        cache: TermCache | None = None,
+        k1: float = 1.5,
+        b: float = 0.75,
+        epsilon: float = 0.25,
+    ) -> None:
+        """Compute document frequencies and lengths of ``texts`` (term lists are cached)."""
+        self.cache = cache or TermCache()
+        self.k1 = k1
+        self.b = b
+        self.stats = [self.cache.stats(t) for t in texts]
+        n = len(self.stats)
+        total_len = sum(s.length for s in self.stats)
+        self.avgdl = total_len / n if total_len else 1.0
+        df: Counter[str] = Counter()
+        for s in self.stats:
+            df.update(s.counts.keys())
+        idf: dict[str, float] = {}
+        idf_sum = 0.0
+        negative: list[str] = []
+        for term, freq in df.items():
+            value = math.log(n - freq + 0.5) - math.log(freq + 0.5)
+            idf[term] = value
+            idf_sum += value
+            if value < 0:
+                negative.append(term)
+        eps = epsilon * (idf_sum / len(idf)) if idf else 0.0
+        for term in negative:
+            idf[term] = eps
+        self.idf = idf
+        self._postings_cache: dict[str, list[tuple[int, float]]] | None = None
+
+    def _norm(self, length: int) -> float:
+        return self.k1 * (1 - self.b + self.b * length / self.avgdl)
+
+    def _postings(self) -> dict[str, list[tuple[int, float]]]:
+        """Map each term to [(doc index, tf * (k1 + 1) / (tf + norm))], built once per pool."""
+        postings = self._postings_cache
+        if postings is None:
+            postings = {}
+            k1p = self.k1 + 1
+            for i, s in enumerate(self.stats):
+                norm = self._norm(s.length)
+                for term, tf in s.counts.items():
+                    postings.setdefault(term, []).append((i, tf * k1p / (tf + norm)))
+            self._postings_cache = postings
+        return postings
+
+    def scores(self, query_terms: Sequence[str]) -> list[float]:
+        """The BM25 score of ``query_terms`` for each text of the pool."""
+        scores = [0.0] * len(self.stats)
+        if not query_terms:
+            return scores
+        postings = self._postings()
+        for term in query_terms:
+            w = self.idf.get(term)
+            if w is None:
+                continue
+            for i, weight in postings.get(term, ()):
+                scores[i] += w * weight
+        return scores
+
+    def score_text(self, query_terms: Sequence[str], text: str) -> float:
+        """The BM25 score ``text`` would get as a document of this pool (stats unchanged)."""
+        s = self.cache.stats(text)
+        norm = self._norm(s.length)
+        total = 0.0
+        for term in query_terms:
+            w = self.idf.get(term)
+            tf = s.counts.get(term)
+            if w is not None and tf:
+                total += w * tf * (self.k1 + 1) / (tf + norm)
+        return total
+
+
 def bm25_scores(
     query: str,
     texts: Sequence[str],
@@ -147,49 +233,17 @@ def bm25_scores(
 ) -> list[float]:
     """BM25Okapi scores of ``query`` against each of ``texts`` (the pool is the corpus).
 
-    Same formula as ``rank_bm25.BM25Okapi``: ``idf = log((N - df + 0.5) / (df + 0.5))``, and terms
-    whose idf is negative get ``epsilon * mean(idf)`` instead.
-
     Example:
         ```python
-        bm25_scores("refund policy", ["Refunds take 5 days.", "Shipping is free."])
-        # [0.0..., 0.0] -> the first text scores higher
+        bm25_scores("refund policy", ["Refunds take 5 days.", "Our refund policy is fair."])
+        # [0.0, 0.46...]: the second text shares the query's terms
         ```
     """
     cache = cache or TermCache()
-    q_terms = cache.tokenizer(query)
-    n = len(texts)
-    if not q_terms or n == 0:
-        return [0.0] * n
-    stats = [cache.stats(t) for t in texts]
-    total_len = sum(s.length for s in stats)
-    avgdl = total_len / n if total_len else 1.0
-    df: Counter[str] = Counter()
-    for s in stats:
-        df.update(s.counts.keys())
-    idf: dict[str, float] = {}
-    idf_sum = 0.0
-    negative: list[str] = []
-    for term, freq in df.items():
-        value = math.log(n - freq + 0.5) - math.log(freq + 0.5)
-        idf[term] = value
-        idf_sum += value
-        if value < 0:
-            negative.append(term)
-    eps = epsilon * (idf_sum / len(idf)) if idf else 0.0
-    for term in negative:
-        idf[term] = eps
-    scores = [0.0] * n
-    norm = [k1 * (1 - b + b * s.length / avgdl) for s in stats]
-    for term in q_terms:
-        w = idf.get(term)
-        if w is None:
-            continue
-        for i, s in enumerate(stats):
-            tf = s.counts.get(term)
-            if tf:
-                scores[i] += w * tf * (k1 + 1) / (tf + norm[i])
-    return scores
+    terms = cache.tokenizer(query)
+    if not terms or not texts:
+        return [0.0] * len(texts)
+    return BM25Pool(texts, cache=cache, k1=k1, b=b, epsilon=epsilon).scores(terms)
 
 
 def utility(

@@ -170,6 +170,22 @@ class _BaseCounter:
         self._cache.put(key, n)
         return n
 
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Counts of many texts; the ones not cached are encoded in one batch."""
+        cache = self._cache
+        keys = [t if len(t) <= _CACHE_KEY_MAX_CHARS else _CountCache.key(t) for t in texts]
+        out = [cache.get(k) if t else 0 for k, t in zip(keys, texts, strict=True)]
+        missing = [i for i, n in enumerate(out) if n is None]
+        if missing:
+            counts = self._encode_lens([texts[i] for i in missing])
+            for i, n in zip(missing, counts, strict=True):
+                out[i] = n
+                cache.put(keys[i], n)
+        return [n or 0 for n in out]
+
+    def _encode_lens(self, texts: list[str]) -> list[int]:
+        return [self._encode_len(t) for t in texts]
+
     def message_overhead(self, message: BaseMessage) -> int:
         """Tokens a message costs beyond its content: framing, role, name and tool calls."""
         n = self.per_message_overhead + self.count(_role_name(message))

@@ -46,20 +46,28 @@ def _shingles(words: list[str], n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
+def _words(norm: str) -> list[str]:
+    return [w for w in (w.strip(_PUNCT) for w in norm.split()) if w]
+
+
 class _Sig:
-    __slots__ = ("edges", "norm", "words")
+    __slots__ = ("_words", "edges", "norm")
 
     def __init__(self, text: str) -> None:
         self.norm = normalise_text(text)
-        words = [w.strip(_PUNCT) for w in self.norm.split()]
-        self.words = [w for w in words if w]
-        if len(self.words) >= _EDGE_WORDS:
-            self.edges = (
-                ("h", *self.words[:_EDGE_WORDS]),
-                ("t", *self.words[-_EDGE_WORDS:]),
-            )
-        else:
-            self.edges = ()
+        self._words: list[str] | None = None
+        raw = self.norm.split(" ")
+        self.edges: tuple[tuple[str, ...], ...] = ()
+        if len(raw) >= 2 * _EDGE_WORDS:
+            head = _words(" ".join(raw[: _EDGE_WORDS + 4]))[:_EDGE_WORDS]
+            tail = _words(" ".join(raw[-_EDGE_WORDS - 4 :]))[-_EDGE_WORDS:]
+            self.edges = (("h", *head), ("t", *tail))
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = _words(self.norm)
+        return self._words
 
 
 class DuplicateDetector:

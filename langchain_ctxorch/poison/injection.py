@@ -45,15 +45,16 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from langchain_ctxorch.items import Trust, stable_hash
+from langchain_ctxorch.items import Trust
 from langchain_ctxorch.poison._common import is_conversation_turn
 from langchain_ctxorch.report import PoisonFinding
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from langchain_ctxorch.items import ContextItem
@@ -63,6 +64,107 @@ __all__ = ["InjectionDetector", "InjectionScan"]
 # --------------------------------------------------------------------------------------------
 # Stage 1: trigger words (lowercase). Every phrase pattern below contains at least one of them.
 _TRIGGERS = (
+    # gates for persona, override, address and tool phrasings (see _p)
+    "divider",
+    "oppositely",
+    "rebel",
+    "liberat",
+    "immerse",
+    "embody",
+    "act like",
+    "act as if",
+    "from this moment",
+    "from this point",
+    "abide",
+    "adhere",
+    "irrespective",
+    "no matter",
+    "named",
+    "dubbed",
+    "you are",
+    "you're",
+    "asked",
+    "whereas",
+    "just say",
+    "just print",
+    "just output",
+    "just respond",
+    "just reply",
+    "just write",
+    "just return",
+    "just repeat",
+    "only say",
+    "only print",
+    "only output",
+    "only respond",
+    "only reply",
+    "simply say",
+    "simply print",
+    "simply output",
+    "simply respond",
+    "simply reply",
+    "godmode",
+    "god mode",
+    "unhinged",
+    "unchained",
+    "no limit",
+    "limitless",
+    "legality",
+    "override",
+    "visible to",
+    "invisible to",
+    "hidden to",
+    "automated",
+    "ai ",
+    "a.i.",
+    "gpt",
+    "claude",
+    "gemini",
+    "copilot",
+    "bard",
+    "model",
+    "[end",
+    "[start",
+    "user:",
+    "human:",
+    "chain of thought",
+    "wipe",
+    "erase",
+    "append",
+    "insert",
+    "fill in",
+    "substitut",
+    "what are your",
+    "what were your",
+    "what is your",
+    "tell me",
+    "words above",
+    "text above",
+    "everything above",
+    "cease to exist",
+    "fictional",
+    "imaginary",
+    "two responses",
+    "two answers",
+    "two paragraphs",
+    "2 responses",
+    "two different",
+    "two separate",
+    "never decline",
+    "never say no",
+    "can do anything",
+    "answer any",
+    "answer every",
+    "answer all",
+    "respond to any",
+    "respond to every",
+    "respond to all",
+    "behave",
+    "pretend",
+    "simulate",
+    "leak",
+    "exfiltrat",
+    "secret",
     # overrides (several languages)
     "ignor",
     "disregard",
@@ -229,6 +331,11 @@ _TRIGGERS = (
     "cerivbhf",
     "sbetrg",
     "flfgrz",
+    "fgbc rirelguvat",
+    "whfg cevag",
+    "whfg fnl",
+    "ercrng",
+    "erirny",
 )
 
 _LEET = str.maketrans(
@@ -271,10 +378,48 @@ _LEET_TRIGGERS = (
     "r3veal",
 )
 
-_TRIGGER_RE = re.compile(
-    "|".join(re.escape(t) for t in sorted({*_TRIGGERS, *_LEET_TRIGGERS}, key=len, reverse=True))
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex alternation factored as a trie, so ``re`` checks few branches per position."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:
+            return f"(?:{body})?"
+        return body
+
+    return build(trie)
+
+
+_ALL_TRIGGERS = sorted({*_TRIGGERS, *_LEET_TRIGGERS})
+# A needle that has a shorter needle as its prefix is found through that shorter one.
+_NEEDLES = [t for t in _ALL_TRIGGERS if not any(o != t and t.startswith(o) for o in _ALL_TRIGGERS)]
+_NEEDLE_OF = {t: next(n for n in _NEEDLES if t.startswith(n)) for t in _ALL_TRIGGERS}
+_TRIGGER_RE = re.compile(_trie_regex(_NEEDLES))
+_ROT13_HINTS: tuple[str, ...] = (
+    "fgbc rirelguvat",
+    "whfg cevag",
+    "whfg fnl",
+    "ercrng",
+    "erirny",
+    "vtaber",
+    "qvfertneq",
+    "vafgehpgvba",
+    "cerivbhf",
+    "sbetrg",
+    "flfgrz",
 )
-_ROT13_HINTS = ("vtaber", "qvfertneq", "vafgehpgvba", "cerivbhf", "sbetrg", "flfgrz")
+_ROT13_NEEDLES = frozenset(_NEEDLE_OF[h] for h in _ROT13_HINTS)
+_LEET_NEEDLES = frozenset(_NEEDLE_OF[h] for h in _LEET_TRIGGERS)
 
 # --------------------------------------------------------------------------------------------
 # Stage 2: phrase patterns, run on lowercased windows. Bounded repetition only.
@@ -324,15 +469,24 @@ class _Pattern:
     family: str
     weight: float
     regex: re.Pattern[str]
+    gate: frozenset[str]
+    """Needles whose presence in a window lets the pattern run (empty: always run)."""
 
 
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
-    return _Pattern(family, weight, re.compile(pattern))
+    source = pattern.lower()
+    gate = frozenset(_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and t.strip() in source)
+    return _Pattern(family, weight, re.compile(pattern), gate)
 
 
 _PATTERNS: tuple[_Pattern, ...] = (
     # ---- overrides
     _p("override", 0.9, rf"\b{_VERB}(?:{_W}{_DET}){{0,6}}{_W}{_NOUN}\b"),
+    _p(
+        "override",
+        0.6,
+        rf"\b{_VERB}(?:{_W}{_DET}){{0,6}}{_W}(?:text|data|info|information|content)\b",
+    ),
     _p(
         "override",
         0.85,
@@ -654,7 +808,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "leak",
         0.85,
         rf"\b(?:reveal|print|show|display|repeat|output|tell me|give me|share|leak|"
-        r"dump|spell[- ]?check|translate|write out|list|recite|echo|expose|disclose|return|"
+        r"dump|spell[- ]?check|translate|write out|recite|echo|expose|disclose|"
         rf"summari[sz]e)\b(?:{_W}(?!its\b|their\b|his\b|her\b)\w+){{0,3}}?{_W}"
         r"(?:system prompt|system message|"
         r"system instructions|initial (?:prompt|instructions)|original (?:prompt|instructions)|"
@@ -871,10 +1025,12 @@ _CONFUSABLES = str.maketrans(
 
 # --------------------------------------------------------------------------------------------
 # Encoded payloads.
-_B64_RUN_RE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{24,}={0,2}")
-_B32_RUN_RE = re.compile(r"[A-Z2-7]{16,}={0,6}")
+_RUN_RE = re.compile(r"[!-~]{20,}")
+_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+_B32_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
+_A85_CHARS = frozenset(chr(c) for c in range(33, 118))
 _BLOB_RE = re.compile(r"\S{24,}")
-_HEX_RUN_RE = re.compile(r"(?:[0-9a-fA-F]{2}[ :]?){12,}")
 _MAX_DECODE_RUNS = 16
 _MAX_DECODE_CHARS = 8192
 
@@ -905,18 +1061,20 @@ class InjectionScan:
     """What was found, as ``"family: 'matched text'"`` strings (at most one per pattern)."""
 
 
-def _merge_windows(positions: Iterable[int], length: int) -> list[tuple[int, int]]:
-    windows: list[tuple[int, int]] = []
+def _merge_windows(hits: Iterable[tuple[int, str]], length: int) -> list[tuple[int, int, set[str]]]:
+    """Windows around trigger hits (merged when they overlap) with the needles inside each."""
+    windows: list[tuple[int, int, set[str]]] = []
     total = 0
-    for pos in positions:
+    for pos, needle in hits:
         start = max(0, pos - _WINDOW_BEFORE)
         end = min(length, pos + _WINDOW_AFTER)
         if windows and start <= windows[-1][1]:
-            prev_start, prev_end = windows[-1]
-            total += end - prev_end
-            windows[-1] = (prev_start, max(prev_end, end))
+            prev_start, prev_end, needles = windows[-1]
+            needles.add(needle)
+            total += max(0, end - prev_end)
+            windows[-1] = (prev_start, max(prev_end, end), needles)
         else:
-            windows.append((start, end))
+            windows.append((start, end, {needle}))
             total += end - start
         if total >= _MAX_WINDOW_CHARS:
             break
@@ -957,6 +1115,16 @@ def _decode_base32(run: str) -> str | None:
     return text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3}", text) else None  # noqa: PLR2004
 
 
+def _decode_a85(run: str) -> str | None:
+    try:
+        text = base64.a85decode(run[:_MAX_DECODE_CHARS]).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (
+        text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3} [a-zA-Z]", text) else None
+    )  # noqa: PLR2004
+
+
 def _decode_hex(run: str) -> str | None:
     digits = re.sub(r"[ :]", "", run[:_MAX_DECODE_CHARS])
     digits = digits[: len(digits) - len(digits) % 2]
@@ -968,7 +1136,7 @@ def _decode_hex(run: str) -> str | None:
 
 
 class _ScanCache:
-    """A bounded, thread-safe LRU of text hash -> scan result."""
+    """A bounded, thread-safe LRU of text (by its content hash) -> scan result."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
@@ -1063,7 +1231,7 @@ class InjectionDetector:
         if not isinstance(text, str):
             msg = f"scan expects a str, got {type(text).__name__}"
             raise TypeError(msg)
-        key = stable_hash(text, length=32)
+        key = text  # dict lookup hashes the content (and CPython caches a str's hash)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -1118,36 +1286,40 @@ class InjectionDetector:
         if not text.isascii():
             self._hidden(text, evidence, depth=depth)
         low = text.lower()
-        positions = [m.start() for m in _TRIGGER_RE.finditer(low)]
-        if not positions:
-            self._encoded(text, low, evidence, depth=depth)
-            return
-        windows = _merge_windows(positions, len(low))
+        windows = _merge_windows(
+            ((m.start(), m.group()) for m in _TRIGGER_RE.finditer(low)), len(low)
+        )
         rot13 = leet = False
-        for start, end in windows:
+        for start, end, needles in windows:
             window = low[start:end]
-            self._match_window(window, evidence, label=label)
-            if not rot13 and any(h in window for h in _ROT13_HINTS):
-                rot13 = True
-            if not leet and any(h in window for h in _LEET_TRIGGERS):
-                leet = True
+            self._match_window(window, needles, evidence, label=label)
+            rot13 = rot13 or not needles.isdisjoint(_ROT13_NEEDLES)
+            leet = leet or not needles.isdisjoint(_LEET_NEEDLES)
         if depth < _MAX_DEPTH:
-            if rot13:
-                for start, end in windows:
-                    decoded = codecs.decode(low[start:end], "rot13")
-                    self._match_window(decoded, evidence, label="rot13 ")
-            if leet:
-                for start, end in windows:
-                    self._match_window(low[start:end].translate(_LEET), evidence, label="leet ")
-        self._encoded(text, low, evidence, depth=depth)
+            for flag, name in ((rot13, "rot13 "), (leet, "leet ")):
+                if not flag:
+                    continue
+                for start, end, _ in windows:
+                    if name == "rot13 ":
+                        decoded = codecs.decode(low[start:end], "rot13")
+                    else:
+                        decoded = low[start:end].translate(_LEET)
+                    found = {m.group() for m in _TRIGGER_RE.finditer(decoded)}
+                    self._match_window(decoded, found, evidence, label=name)
+        self._encoded(text, evidence, depth=depth)
 
     def _match_window(
-        self, window: str, evidence: dict[str, tuple[float, str]], *, label: str
+        self,
+        window: str,
+        needles: set[str],
+        evidence: dict[str, tuple[float, str]],
+        *,
+        label: str,
     ) -> None:
         discussion: bool | None = None
         for index, pattern in enumerate(_PATTERNS):
             key = f"{label}{index}"
-            if key in evidence:
+            if key in evidence or (pattern.gate and pattern.gate.isdisjoint(needles)):
                 continue
             m = pattern.regex.search(window)
             if m is None:
@@ -1219,38 +1391,38 @@ class InjectionDetector:
             if key.split(" ", 1)[-1] not in plain:
                 evidence[key] = value
 
-    def _encoded(
-        self, text: str, low: str, evidence: dict[str, tuple[float, str]], *, depth: int
-    ) -> None:
+    def _encoded(self, text: str, evidence: dict[str, tuple[float, str]], *, depth: int) -> None:
+        """Decode long opaque runs (base64, base32, hex, ascii85) and re-scan what they say."""
         if depth >= _MAX_DEPTH:
             return
         decoded_any = False
-        runs = 0
-        for m in _B64_RUN_RE.finditer(text):
-            runs += 1
-            if runs > _MAX_DECODE_RUNS:
-                break
-            decoded = _decode_base64(m.group(0))
+        tried = 0
+        for m in _RUN_RE.finditer(text):
+            run = m.group()
+            decoded = None
+            kind = ""
+            if _HEX_CHARS.issuperset(run):
+                decoded, kind = _decode_hex(run), "hex"
+            elif _B32_CHARS.issuperset(run):
+                decoded, kind = _decode_base32(run), "base32"
+                if decoded is None:
+                    decoded, kind = _decode_base64(run), "base64"
+            elif _B64_CHARS.issuperset(run):
+                core = run.strip("=")
+                # identifiers and words are not base64: require digits or mixed case
+                if core.isalpha() and (core.islower() or core.isupper()):
+                    continue
+                decoded, kind = _decode_base64(run), "base64"
+            elif _A85_CHARS.issuperset(run):
+                decoded, kind = _decode_a85(run), "ascii85"
+            else:
+                continue
+            tried += 1
             if decoded is not None:
                 decoded_any = True
-                self._collect_decoded(decoded, evidence, depth, "base64")
-        for index, m in enumerate(_B32_RUN_RE.finditer(text)):
-            if index >= _MAX_DECODE_RUNS:
+                self._collect_decoded(decoded, evidence, depth, kind)
+            if tried >= _MAX_DECODE_RUNS:
                 break
-            decoded = _decode_base32(m.group(0))
-            if decoded is not None:
-                decoded_any = True
-                self._collect_decoded(decoded, evidence, depth, "base32")
-        if True:
-            runs = 0
-            for m in _HEX_RUN_RE.finditer(low):
-                runs += 1
-                if runs > _MAX_DECODE_RUNS:
-                    break
-                decoded = _decode_hex(m.group(0))
-                if decoded is not None:
-                    decoded_any = True
-                    self._collect_decoded(decoded, evidence, depth, "hex")
         if decoded_any:
             evidence["encoded-blob"] = (0.3, "encoding: an encoded run decodes to text")
         elif any(v[1].startswith("encoding:") for v in evidence.values()) and _BLOB_RE.search(text):

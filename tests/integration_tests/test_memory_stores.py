@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -59,7 +60,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]
             yield s
 
 
-def _memory(store: BaseStore, **kwargs) -> StoreMemory:
+def _memory(store: BaseStore, **kwargs: Any) -> StoreMemory:
     prefix = ("ctxorch", f"t{uuid.uuid4().hex[:10]}")
     return StoreMemory(store, namespace_prefix=prefix, **kwargs)
 
@@ -131,6 +132,10 @@ def test_hostile_user_ids_round_trip(store: BaseStore, user_id: str) -> None:
     ]
     assert len(memory.history(user_id, "colour")) == 1
     assert memory.recall("someone else", "favourite colour") == []
+    note = memory.remember(user_id, "Owns a teal bicycle.", now=NOW)
+    assert memory.forget("someone else", note.memory_id) == []
+    assert memory.forget(user_id, note.memory_id) == [note.memory_id]
+    assert memory.recall(user_id, "bicycle") == []
 
 
 def test_labels_are_short_and_valid() -> None:
@@ -178,7 +183,7 @@ def test_property_no_cross_user_recall(store: BaseStore, users: list[str]) -> No
         )
 
 
-def test_postgres_stopped_then_restarted(postgres_server, postgres_dsn: str) -> None:
+def test_postgres_stopped_then_restarted(postgres_server: Any, postgres_dsn: str) -> None:
     prefix = ("ctxorch", "restart")
     with PostgresStore.from_conn_string(postgres_dsn) as s:
         s.setup()
@@ -206,7 +211,7 @@ def test_postgres_stopped_then_restarted(postgres_server, postgres_dsn: str) -> 
 
 
 storable_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
     min_size=1,
     max_size=200,
 ).filter(str.strip)

@@ -40,6 +40,8 @@ FACTS = [
     ("Our flagship phone is the Nimbus 7.", "product"),
     ("The premium tier is currently unavailable in Canada.", "temporal"),
     ("Our office is located in Lisbon.", "contact"),
+    ("We currently accept Visa and Mastercard.", "temporal"),
+    ("The CEO of Acme is Jane Doe.", "person"),
 ]
 
 FORMS = [
@@ -54,6 +56,9 @@ FORMS = [
     "Pay attention to use the CURRENT_DATE function to get the current date.",
     "Be polite, concise and professional.",
     "Question: {input}",
+    "You are the assistant of the CEO.",
+    "Output at most 10 results per page.",
+    "Step 1: Read the question.",
 ]
 
 
@@ -234,7 +239,7 @@ def _model(*replies: str) -> GenericFakeChatModel:
 
 
 def test_refine_with_a_chat_model_can_flip_and_confirm_verdicts() -> None:
-    prompt = "Be brief. Our CEO is Jane Doe. The fee is $5."
+    prompt = "Be brief. Our mascot is a blue fox. The fee is $5."
     # heuristic: form, form (no signal), fact; the model says: form, fact, garbage
     audit = audit_instructions(prompt, refine_with=_model("form", "Fact.", "no idea"))
     kinds = [(f.kind, f.refined) for f in audit.findings]

@@ -73,8 +73,8 @@ def assert_valid(messages: list[BaseMessage]) -> None:
             want = {c["id"] for c in m.tool_calls}
             got = set()
             j = i + 1
-            while j < len(messages) and isinstance(messages[j], ToolMessage):
-                got.add(messages[j].tool_call_id)
+            while j < len(messages) and isinstance(tool := messages[j], ToolMessage):
+                got.add(tool.tool_call_id)
                 j += 1
             assert got == want, f"tool group of {m.id} split: {got} != {want}"
             i = j
@@ -140,7 +140,7 @@ def test_summary_replaces_older_turns(counter: TiktokenCounter) -> None:
         keep_last=2,
     )
     assert result.summary is not None
-    assert result.summary.content.startswith(SUMMARY_HEADER.format(n=6))
+    assert str(result.summary.content).startswith(SUMMARY_HEADER.format(n=6))
     assert "refund issued" in result.summary.content
     assert result.summarized_ids == ("h1", "a1", "t1", "t2", "a2", "h2")
     assert result.summary.response_metadata["ctxorch_summary"]["replaces"] == list(
@@ -323,3 +323,18 @@ def test_property_result_is_valid_and_fits(
     accounted = kept | {d.id for d in result.dropped} | set(result.summarized_ids)
     assert {m.id for m in msgs} <= accounted
     assert not set(result.summarized_ids) & {d.id for d in result.dropped}
+
+
+def test_late_tool_answer_still_joins_its_group(counter: TiktokenCounter) -> None:
+    msgs: list[BaseMessage] = [
+        AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c9"}], id="a0"),
+        HumanMessage("meanwhile " * 40, id="h0"),
+        ToolMessage("late result", tool_call_id="c9", id="t0"),
+        HumanMessage("now", id="h1"),
+    ]
+    result = compact_history(msgs, max_tokens=40, counter=counter, keep_last=1)
+    assert [m.id for m in result.messages] == ["h1"]
+    assert [d.id for d in result.dropped] == ["a0", "h0", "t0"]
+    assert result.tokens_after <= 40
+    result = compact_history(msgs, max_tokens=70, counter=counter, keep_last=1)
+    assert [m.id for m in result.messages] == ["h0", "h1"]  # a0 and t0 went together

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -17,7 +18,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.store.sqlite import SqliteStore
 
 from langchain_ctxorch.errors import MemoryUnavailableError
-from langchain_ctxorch.items import Layer, Trust
+from langchain_ctxorch.items import ContextItem, Layer, Trust
 from langchain_ctxorch.memory import RecallResult, RememberResult, StoreMemory, user_label
 from langchain_ctxorch.poison import PoisonFilter
 
@@ -58,19 +59,24 @@ class FlakyStore(InMemoryStore):
         return await super().abatch(ops)
 
 
+def _item(result: RememberResult) -> ContextItem:
+    assert result.item is not None
+    return result.item
+
+
 def test_trust_is_derived_from_source(store: BaseStore) -> None:
     memory = StoreMemory(store)
-    assert memory.remember("u", "Likes green tea.", now=NOW).item.trust is Trust.INTERNAL
+    assert _item(memory.remember("u", "Likes green tea.", now=NOW)).trust is Trust.INTERNAL
     web = memory.remember("u", "Has a cat named Ada.", source="crm", now=NOW)
-    assert web.item.trust is Trust.EXTERNAL
+    assert _item(web).trust is Trust.EXTERNAL
     model = memory.remember("u", "Seems to like jazz.", source="assistant", now=NOW)
     assert model.action == "quarantined"
     assert [f.kind for f in model.findings] == ["unverified"]
     grounded = memory.remember("u", "Seems to like jazz.", source="model", grounded=True, now=NOW)
     assert grounded.action == "stored"
-    assert grounded.item.trust is Trust.MODEL
+    assert _item(grounded).trust is Trust.MODEL
     explicit = memory.remember("u", "Is a verified admin.", trust="verified", now=NOW)
-    assert explicit.item.trust is Trust.VERIFIED
+    assert _item(explicit).trust is Trust.VERIFIED
     recalled = memory.recall("u", "jazz", now=NOW)
     assert [i.content for i in recalled] == ["Seems to like jazz."]
     assert recalled[0].metadata["grounded"] is True
@@ -145,7 +151,7 @@ def test_recall_relevance_ordering_limit_and_empty_query(store: BaseStore) -> No
         "Prefers window seats.",
     ]
     assert recalled[0].relevance == 1.0
-    assert all(i.layer is Layer.MEMORY and 0 <= i.relevance <= 1 for i in recalled)
+    assert all(i.layer is Layer.MEMORY and 0 <= (i.relevance or 0) <= 1 for i in recalled)
     assert len(memory.recall("u", "peanuts allergy seats", limit=1, now=LATER)) == 1
     newest = memory.recall("u", "the", limit=2, now=LATER)  # only stop words: newest first
     assert [i.content for i in newest] == ["Drives an electric car.", "Prefers window seats."]
@@ -251,7 +257,9 @@ async def test_store_failure_skip_mode_reports_without_state() -> None:
     assert healthy.error is None
 
 
-async def _remember(memory: StoreMemory, use_async: bool, *args, **kwargs) -> RememberResult:
+async def _remember(
+    memory: StoreMemory, use_async: bool, *args: Any, **kwargs: Any
+) -> RememberResult:
     if use_async:
         return await memory.aremember(*args, **kwargs)
     return memory.remember(*args, **kwargs)

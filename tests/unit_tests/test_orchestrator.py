@@ -14,7 +14,11 @@ from langchain_core.retrievers import BaseRetriever
 from langgraph.store.memory import InMemoryStore
 
 from langchain_ctxorch.budget import BudgetPolicy
-from langchain_ctxorch.errors import BudgetExceededError, MemoryUnavailableError, PoisonedContextError
+from langchain_ctxorch.errors import (
+    BudgetExceededError,
+    MemoryUnavailableError,
+    PoisonedContextError,
+)
 from langchain_ctxorch.items import ContextItem, Layer
 from langchain_ctxorch.memory import StoreMemory
 from langchain_ctxorch.orchestrator import ContextOrchestrator, resolve_user_id
@@ -31,16 +35,34 @@ def kb_docs() -> list[Document]:
         Document(
             FRESH,
             id="price-2026",
-            metadata={"source": "pricing.md", "fact_key": "price:pro", "valid_from": "2026-01-01T00:00:00+00:00"},
+            metadata={
+                "source": "pricing.md",
+                "fact_key": "price:pro",
+                "valid_from": "2026-01-01T00:00:00+00:00",
+            },
         ),
         Document(
             STALE,
             id="price-2024",
-            metadata={"source": "pricing-old.md", "fact_key": "price:pro", "valid_from": "2024-01-01T00:00:00+00:00"},
+            metadata={
+                "source": "pricing-old.md",
+                "fact_key": "price:pro",
+                "valid_from": "2024-01-01T00:00:00+00:00",
+            },
         ),
-        Document("Pro plan shipping FAQ. " + INJECTION, id="faq-injected", metadata={"source": "faq.md"}),
-        Document("Refunds for the Pro plan are processed within five business days.", id="refunds", metadata={"source": "refunds.md"}),
-        Document("The Team plan costs $99 per month and includes five seats.", id="team", metadata={"source": "team.md"}),
+        Document(
+            "Pro plan shipping FAQ. " + INJECTION, id="faq-injected", metadata={"source": "faq.md"}
+        ),
+        Document(
+            "Refunds for the Pro plan are processed within five business days.",
+            id="refunds",
+            metadata={"source": "refunds.md"},
+        ),
+        Document(
+            "The Team plan costs $99 per month and includes five seats.",
+            id="team",
+            metadata={"source": "team.md"},
+        ),
     ]
 
 
@@ -129,7 +151,11 @@ def test_fits_budget_and_prefix_is_stable() -> None:
     messages = conversation()
     prefixes = set()
     for turn in range(4):
-        messages = [*messages, AIMessage(f"Answer {turn}: " + "details " * 40), HumanMessage(f"Follow-up question {turn} about refunds?")]
+        messages = [
+            *messages,
+            AIMessage(f"Answer {turn}: " + "details " * 40),
+            HumanMessage(f"Follow-up question {turn} about refunds?"),
+        ]
         packed = orch.assemble(messages)
         assert counter.count_messages(packed.messages) <= orch.policy.available
         assert packed.report.used <= packed.report.budget
@@ -162,7 +188,11 @@ def test_instructions_forms() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"instructions": ContextItem(content="x", layer=Layer.KNOWLEDGE)}, ValueError, "layer 'knowledge'"),
+        (
+            {"instructions": ContextItem(content="x", layer=Layer.KNOWLEDGE)},
+            ValueError,
+            "layer 'knowledge'",
+        ),
         ({"instructions": [""]}, ValueError, r"instructions\[0\] is empty"),
         ({"instructions": [3]}, TypeError, r"instructions\[0\] must be a str"),
         ({"on_poison": "drop"}, ValueError, "on_poison must be one of"),
@@ -204,7 +234,9 @@ def test_duplicate_ids_across_sources_are_kept_apart() -> None:
 
 def test_guarded_retriever_quarantine_reaches_the_report() -> None:
     guarded = GuardedRetriever(retriever=BM25KnowledgeRetriever.from_documents(kb_docs(), k=5))
-    packed = make_orch(retriever=guarded).assemble([HumanMessage("Pro plan price and shipping FAQ?")])
+    packed = make_orch(retriever=guarded).assemble(
+        [HumanMessage("Pro plan price and shipping FAQ?")]
+    )
     assert packed.report.decision("faq-injected").action == "quarantined"
     assert "attacker" not in text_of(packed.messages)
 
@@ -225,7 +257,9 @@ def test_memory_recall_and_notes() -> None:
     memory.remember("alice", "Alice prefers email for Pro plan updates.", fact_key="contact")
     memory.remember("bob", "Bob prefers phone calls about the Pro plan.", fact_key="contact")
     orch = make_orch(memory=memory)
-    packed = orch.assemble([HumanMessage("How will you contact me about the Pro plan?")], user_id="alice")
+    packed = orch.assemble(
+        [HumanMessage("How will you contact me about the Pro plan?")], user_id="alice"
+    )
     text = text_of(packed.messages)
     assert "Alice prefers email" in text
     assert "Bob" not in text
@@ -247,7 +281,10 @@ class _BrokenStore(InMemoryStore):
 async def test_memory_failure_honours_the_memory_policy() -> None:
     skip = make_orch(memory=StoreMemory(_BrokenStore(), on_memory_error="skip"))
     messages = [HumanMessage("What does the Pro plan cost?")]
-    for packed in (skip.assemble(messages, user_id="u"), await skip.aassemble(messages, user_id="u")):
+    for packed in (
+        skip.assemble(messages, user_id="u"),
+        await skip.aassemble(messages, user_id="u"),
+    ):
         assert any("memory skipped" in n and "database is down" in n for n in packed.report.notes)
         assert "memory skipped" in str(packed.report)
         assert packed.report.decision("price-2026").action == "included"
@@ -282,7 +319,13 @@ class _SlowRetriever(BaseRetriever):
 
 
 async def test_async_sources_run_concurrently() -> None:
-    orch = make_orch(retriever=[_SlowRetriever(delay=0.2), _SlowRetriever(delay=0.21), _SlowRetriever(delay=0.22)])
+    orch = make_orch(
+        retriever=[
+            _SlowRetriever(delay=0.2),
+            _SlowRetriever(delay=0.21),
+            _SlowRetriever(delay=0.22),
+        ]
+    )
     loop = asyncio.get_running_loop()
     start = loop.time()
     packed = await orch.aassemble([HumanMessage("pricing")])
@@ -295,14 +338,18 @@ async def test_100_concurrent_users_share_one_orchestrator() -> None:
     memory = StoreMemory(InMemoryStore())
     users = [f"user-{i}" for i in range(100)]
     for i, user in enumerate(users):
-        memory.remember(user, f"The secret code word of this customer is code{i:03d}x.", fact_key="code")
+        memory.remember(
+            user, f"The secret code word of this customer is code{i:03d}x.", fact_key="code"
+        )
     orch = make_orch(memory=memory)
 
     def question(i: int) -> list[BaseMessage]:
         return [HumanMessage(f"What is my secret code word? (ticket {i})")]
 
     sequential = [orch.assemble(question(i), user_id=u) for i, u in enumerate(users)]
-    concurrent = await asyncio.gather(*(orch.aassemble(question(i), user_id=u) for i, u in enumerate(users)))
+    concurrent = await asyncio.gather(
+        *(orch.aassemble(question(i), user_id=u) for i, u in enumerate(users))
+    )
     for i, (seq, conc) in enumerate(zip(sequential, concurrent, strict=True)):
         text = text_of(conc.messages)
         assert f"code{i:03d}x" in text

@@ -194,7 +194,7 @@ def test_estimate_savings_can_favour_the_prompt_and_says_so() -> None:
     assert any("retrieved_tokens assumed" in n for n in est.notes)
 
 
-def test_no_facts_means_no_difference() -> None:
+def test_without_facts_retrieval_is_never_dearer() -> None:
     est = estimate_savings(fact_tokens=0, form_tokens=2000, calls=100, fact_changes=3, price=PRICE)
     # With no facts, the only difference is the cache misses the changes would cause.
     assert est.retrieved.usd <= est.in_prompt.usd
@@ -251,3 +251,35 @@ def test_more_fact_changes_never_make_the_prompt_cheaper(
     for s in (low.in_prompt, low.retrieved):
         assert s.cache_hits + s.cache_misses == calls
         assert s.usd >= 0
+
+
+@given(
+    calls=st.integers(0, 10**5),
+    ceiling=st.floats(0, 1, allow_nan=False),
+    changes=st.floats(0, 100, allow_nan=False),
+)
+def test_cache_hit_ceiling_caps_both_scenarios(calls: int, ceiling: float, changes: float) -> None:
+    est = estimate_savings(
+        fact_tokens=1500,
+        form_tokens=1500,
+        calls=calls,
+        fact_changes=changes,
+        price=PRICE,
+        cache_hit_ceiling=ceiling,
+    )
+    for s in (est.in_prompt, est.retrieved):
+        assert s.cache_hits <= calls * ceiling + 1e-9
+        assert s.cache_hits + s.cache_misses == calls
+    assert est.to_dict()["cache_hit_ceiling"] == ceiling
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "high"])
+def test_cache_hit_ceiling_is_validated(bad: object) -> None:
+    with pytest.raises(ValueError, match="cache_hit_ceiling must be a number in"):
+        estimate_savings(
+            fact_tokens=1,
+            form_tokens=1,
+            calls=1,
+            fact_changes=0,
+            cache_hit_ceiling=bad,  # type: ignore[arg-type]
+        )

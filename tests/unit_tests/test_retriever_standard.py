@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from langchain_ctxorch.retrievers import BM25KnowledgeRetriever
+from langchain_ctxorch.retrievers import BM25KnowledgeRetriever, GuardedRetriever
 
 _DOCS = [
     Document("The Pro plan costs 49 dollars per month and includes priority support."),
@@ -45,3 +46,27 @@ class TestBM25KnowledgeRetrieverRankBm25Standard(RetrieversIntegrationTests):
     @property
     def retriever_query_example(self) -> str:
         return "pro plan support"
+
+
+class TestGuardedRetrieverStandard(RetrieversIntegrationTests):
+    """A GuardedRetriever around the BM25 retriever, with the default poison filter."""
+
+    @property
+    def retriever_constructor(self) -> type[GuardedRetriever]:
+        return GuardedRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"retriever": BM25KnowledgeRetriever(documents=_DOCS, k=2)}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "pro plan"
+
+    @pytest.mark.xfail(
+        reason="GuardedRetriever has no k of its own: the wrapped retriever's k applies, and "
+        "invoke(query, k=n) is forwarded to it (test_invoke_with_k_kwarg)",
+        strict=True,
+    )
+    def test_k_constructor_param(self) -> None:
+        super().test_k_constructor_param()

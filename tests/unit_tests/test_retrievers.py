@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import collections
 import copy
+import importlib.machinery
 import inspect
 import json
 import logging
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import types
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -418,10 +420,33 @@ async def test_concurrent_async_queries_are_independent() -> None:
         assert [d.id for d in docs] == [d.id for d in r.invoke(q)]
 
 
-def test_bm25s_is_not_imported_by_the_package() -> None:
-    code = "import sys, langchain_ctxorch, langchain_ctxorch.retrievers; print('bm25s' in sys.modules, 'numpy' in sys.modules)"
+def test_engines_are_not_imported_by_the_package() -> None:
+    code = (
+        "import sys, langchain_ctxorch, langchain_ctxorch.retrievers; "
+        "print('bm25s' in sys.modules, 'rank_bm25' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_progress_bar_uses_tqdm_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_tqdm(iterable: Any = None, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return iterable
+
+    pkg = types.ModuleType("tqdm")
+    pkg.__spec__ = importlib.machinery.ModuleSpec("tqdm", None)
+    auto = types.ModuleType("tqdm.auto")
+    auto.__spec__ = importlib.machinery.ModuleSpec("tqdm.auto", None)
+    auto.tqdm = fake_tqdm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tqdm", pkg)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    BM25KnowledgeRetriever.from_documents(KB)  # small: no bar
+    assert not any(c.get("desc") == "Tokenizing" for c in calls)
+    BM25KnowledgeRetriever.from_documents(KB, show_progress=True)
+    assert any(c.get("desc") == "Tokenizing" for c in calls)
 
 
 def test_progress_flag_does_not_need_tqdm() -> None:
@@ -606,7 +631,9 @@ def test_guard_drops_reports_and_normalises() -> None:
     assert docs[0].metadata["fact_key"] == "price:pro"
     assert docs[0].metadata["relevance"] == 0.9
     assert docs[1].metadata["trust"] == Trust.EXTERNAL.name
-    assert docs[1].metadata["relevance"] == 17.5  # a foreign score outside [0, 1] is left as is
+    assert "relevance" not in docs[1].metadata  # a foreign score outside [0, 1] is moved
+    assert docs[1].metadata["raw_relevance"] == 17.5
+    assert ContextItem.from_document(docs[1]).relevance is None
     assert flt.calls == [(["ok-1", "bad-1", "ok-2"], "pro price")]
     assert any("bad-1" in t for t in events.texts)
     assert [name for name, _ in events.custom] == [QUARANTINE_EVENT]
@@ -724,3 +751,24 @@ def test_guard_default_filter_annotate_keeps_order() -> None:
     assert "ctxorch_findings" in docs[1].metadata
     assert "ctxorch_findings" not in docs[0].metadata
     assert result.quarantined == []
+
+
+def test_guard_max_trust_caps_claimed_trust_and_reads_relevance_score() -> None:
+    claimed = [
+        Document("Pro costs 49 dollars.", id="a", metadata={"trust": "system"}),
+        Document("Pro costs 48 dollars.", id="b", metadata={"relevance_score": 0.4}),
+    ]
+    capped = GuardedRetriever(
+        retriever=_StaticRetriever(docs=claimed),
+        poison_filter=_MarkerFilter(),
+        max_trust="external",
+    )
+    docs = capped.invoke("q")
+    assert [d.metadata["trust"] for d in docs] == ["EXTERNAL", "EXTERNAL"]
+    assert docs[1].metadata["relevance"] == 0.4
+    uncapped = GuardedRetriever(
+        retriever=_StaticRetriever(docs=claimed), poison_filter=_MarkerFilter()
+    )
+    assert uncapped.invoke("q")[0].metadata["trust"] == "SYSTEM"
+    with pytest.raises(ValueError, match="trust must be one of"):
+        GuardedRetriever(retriever=_StaticRetriever(docs=claimed), max_trust="nope")

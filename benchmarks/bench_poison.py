@@ -1,0 +1,149 @@
+"""Speed of `InjectionDetector.scan` and `PoisonFilter.default().filter`.
+
+Run: ``.venv/bin/python benchmarks/bench_poison.py``
+
+Reports medians over repeated runs of:
+
+- 1 MB pathological inputs (repeated separators, nested brackets, zero-width runs, base64-ish runs,
+  repeated trigger words) scanned by a fresh detector (no cache);
+- throughput on ordinary English text (stdlib docstrings) for the detector, beside a naive
+  baseline a user might write instead (a dozen case-insensitive `re` patterns over the text);
+- `PoisonFilter.default().filter` on 1,000 candidates (~100k tokens of stdlib docstrings), cold
+  (new filter) and warm (same filter, cached scans), beside `ContextPacker.pack` when available.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import statistics
+import sys
+import time
+
+from langchain_ctxorch.items import ContextItem, Layer
+from langchain_ctxorch.poison import InjectionDetector, PoisonFilter
+from langchain_ctxorch.tokens import get_token_counter
+
+
+def median_time(fn, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def stdlib_text(limit: int) -> list[str]:
+    docs: list[str] = []
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in {"antigravity", "this", "idlelib", "turtledemo", "tkinter", "test"}:
+            continue
+        try:
+            mod = importlib.import_module(name)
+        except Exception:
+            continue
+        for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))]:
+            doc = getattr(obj, "__doc__", None)
+            if isinstance(doc, str) and len(doc) > 200:
+                docs.append(doc)
+        if sum(map(len, docs)) > limit:
+            break
+    return list(dict.fromkeys(docs))
+
+
+NAIVE = [
+    re.compile(p, re.IGNORECASE)
+    for p in [
+        r"ignore (all )?(previous|prior|above) instructions",
+        r"disregard (all )?(previous|prior|above) (instructions|rules)",
+        r"forget (all )?(previous|your) instructions",
+        r"you are now (a|an|DAN)",
+        r"do anything now",
+        r"system prompt",
+        r"<\|im_start\|>",
+        r"\[INST\]",
+        r"developer mode",
+        r"reveal (your|the) (instructions|prompt)",
+        r"!\[.*\]\(https?://.*\?.*=",
+        r"new instructions:",
+    ]
+]
+
+
+def naive_scan(text: str) -> bool:
+    return any(p.search(text) for p in NAIVE)
+
+
+def main() -> None:
+    mb = 1_000_000
+    pathological = {
+        "repeated separators": ("-=" * 40 + "\n") * (mb // 81),
+        "nested brackets": "[" * (mb // 2) + "]" * (mb // 2),
+        "zero-width runs": ("a" + "\u200b" * 50) * (mb // 51),
+        "base64-ish run": ("QUJD" * (mb // 4)),
+        "repeated trigger words": "ignore system prompt " * (mb // 21),
+        "markdown images": "![a](http://x.y/?q=" * (mb // 19),
+        "whitespace": " " * mb,
+    }
+    print("## Pathological 1 MB inputs (fresh detector, no cache)\n")
+    print("| input | median ms | naive 12-regex ms |")
+    print("|---|---|---|")
+    for name, text in pathological.items():
+        t = median_time(lambda text=text: InjectionDetector(cache_size=0).scan(text), repeat=3)
+        tn = median_time(lambda text=text: naive_scan(text), repeat=3)
+        print(f"| {name} | {t * 1000:.1f} | {tn * 1000:.1f} |")
+
+    docs = stdlib_text(6 * mb)
+    corpus = "\n\n".join(docs)[: 5 * mb]
+    size = len(corpus.encode())
+    t = median_time(lambda: InjectionDetector(cache_size=0).scan(corpus), repeat=3)
+    tn = median_time(lambda: naive_scan(corpus), repeat=3)
+    print("\n## Ordinary text throughput (stdlib docstrings)\n")
+    print(f"- {size / 1e6:.1f} MB: InjectionDetector {size / t / 1e6:.1f} MB/s (median {t * 1000:.0f} ms); "
+          f"naive 12-regex IGNORECASE baseline {size / tn / 1e6:.1f} MB/s; ratio {tn / t:.1f}x")
+
+    counter = get_token_counter("cl100k_base")
+    chunks: list[str] = []
+    for d in docs:
+        for part in re.split(r"\n\s*\n", d):
+            part = part.strip()
+            if len(part) > 200:
+                chunks.append(part)
+    chunks = list(dict.fromkeys(chunks))
+    items: list[ContextItem] = []
+    tokens = 0
+    for i, c in enumerate(chunks):
+        if len(items) == 1000:
+            break
+        items.append(ContextItem(content=c, layer=Layer.KNOWLEDGE, id=f"d{i}", source="stdlib"))
+        tokens += counter.count(c)
+    print(f"\n## PoisonFilter.default().filter on {len(items)} candidates ({tokens} tokens)\n")
+
+    def cold() -> None:
+        PoisonFilter.default().filter(items, query="how to parse command line arguments")
+
+    warm_filter = PoisonFilter.default()
+    warm_filter.filter(items)
+    t_cold = median_time(cold)
+    t_warm = median_time(lambda: warm_filter.filter(items, query="how to parse command line arguments"), repeat=15)
+    naive = median_time(lambda: [naive_scan(i.content) for i in items])
+    res = warm_filter.filter(items)
+    print(f"- cold (new filter): median {t_cold * 1000:.1f} ms")
+    print(f"- warm (cached scans): median {t_warm * 1000:.2f} ms")
+    print(f"- naive 12-regex scan of the same items: median {naive * 1000:.1f} ms")
+    print(f"- quarantined: {len(res.quarantined)} ({', '.join(sorted({f.kind for q in res.quarantined for f in q.findings}))})")
+    try:
+        from langchain_ctxorch.budget import BudgetPolicy
+        from langchain_ctxorch.packing import ContextPacker
+    except ImportError as exc:
+        print(f"- pack: not measured ({exc})")
+    else:
+        packer = ContextPacker(BudgetPolicy(max_tokens=32000), counter=counter)
+        packer.pack(res.kept, query="argparse")
+        t_pack = median_time(lambda: packer.pack(res.kept, query="argparse", quarantined=res.quarantined))
+        print(f"- ContextPacker.pack of the kept items (warm counts): median {t_pack * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
