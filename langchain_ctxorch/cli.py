@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "QUESTIONS",
     "Advice",
     "Answers",
     "add_advise_command",

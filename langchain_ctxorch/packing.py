@@ -49,6 +49,7 @@ from langchain_ctxorch.render import (
     BLOCK_SEPARATOR,
     KNOWLEDGE_HEADER,
     MEMORY_HEADER,
+    SentenceCache,
     Spotlighter,
     cut_text,
 )
@@ -85,6 +86,7 @@ _TASK_RELEVANCE = 1.0
 _MAX_IDS_SHOWN = 20
 _NO_CAP = 1 << 62
 _POOL_CACHE_SIZE = 8
+_MAX_SLICED = 64  # long items sliced per call (the best-scoring ones)
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ class ContextPacker:
             self.spotlighter = Spotlighter(enabled=bool(spotlight))
         self.tokenizer = tokenizer
         self._terms = TermCache(tokenizer)
+        self._sentences = SentenceCache()
         self._additive = isinstance(self.counter, (TiktokenCounter, ApproximateCounter))
         self._statics: dict[int, _Static] = {}
         self._pools: dict[tuple[int, ...], tuple[tuple[ContextItem, ...], BM25Pool]] = {}
@@ -546,6 +549,7 @@ class ContextPacker:
                     self._pools.pop(next(iter(self._pools)))
                 self._pools[key] = (tuple(statics[i].item for i in pool), bm25)
         raw = bm25.scores(terms)
+        pool_pos = {i: n for n, i in enumerate(pool)}
         best = max(raw)
         relevance = call.relevance
         if best <= 0:
@@ -553,13 +557,25 @@ class ContextPacker:
                 relevance[i] = 0.0
             return
         slice_tokens = self._slice_tokens
+        long_hits = sorted(
+            (i for i, s in zip(pool, raw, strict=True) if s > 0 and statics[i].cost > slice_tokens),
+            key=lambda i: -raw[pool_pos[i]],
+        )[:_MAX_SLICED]
         for i, s in zip(pool, raw, strict=True):
             relevance[i] = s / best
+        # A long item is judged by its best slice: BM25's length normalisation would otherwise
+        # bury the one relevant paragraph of a long document. Only the best-scoring long items
+        # that matched the query at all are sliced.
+        for i in long_hits:
             st = statics[i]
-            # A long item is judged by its best slice: BM25's length normalisation would
-            # otherwise bury the one relevant paragraph of a long document.
-            if st.cost > slice_tokens and st.can_cut:
-                text = cut_text(st.item.content, slice_tokens, self.counter, query_terms=terms)
+            if st.can_cut:
+                text = cut_text(
+                    st.item.content,
+                    slice_tokens,
+                    self.counter,
+                    query_terms=terms,
+                    cache=self._sentences,
+                )
                 if text:
                     call.slice_text[i] = text
                     sliced = min(1.0, bm25.score_text(terms, text) / best)
@@ -905,7 +921,13 @@ class _Fill:
             if sliced and counter.count(sliced) <= target:
                 text = sliced
             else:
-                text = cut_text(item.content, target, counter, query_terms=terms)
+                text = cut_text(
+                    item.content,
+                    target,
+                    counter,
+                    query_terms=terms,
+                    cache=packer._sentences,  # noqa: SLF001
+                )
             if not text:
                 return None
             cut_item = item.model_copy(

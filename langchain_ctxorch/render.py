@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from typing import TYPE_CHECKING
 
 from langchain_ctxorch.items import ContextItem, Layer, Trust, ensure_instance
@@ -33,6 +34,7 @@ __all__ = [
     "CUT_MARK",
     "KNOWLEDGE_HEADER",
     "MEMORY_HEADER",
+    "SentenceCache",
     "Spotlighter",
     "cut_text",
 ]
@@ -100,7 +102,7 @@ class Spotlighter:
         return item.role in (None, "tool")
 
     def tag(self, content: str) -> str:
-        """The marker tag of ``content``: 10 hex digits (40 bits) of HMAC-SHA256 under the secret."""
+        """The marker tag of ``content``: 10 hex digits (40 bits) of its HMAC-SHA256."""
         data = content.encode("utf-8", "surrogatepass")
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:10]
 
@@ -154,12 +156,47 @@ def _hard_cut(text: str, target: int, counter: TokenCounter) -> str:
     return text[:lo].rstrip()
 
 
+class _Sentences:
+    __slots__ = ("costs", "spans", "words")
+
+    def __init__(self, text: str, counter: TokenCounter) -> None:
+        self.spans = _sentences(text)
+        self.words = [frozenset(_WORD.findall(text[s:e].lower())) for s, e in self.spans]
+        self.costs = [counter.count(text[s:e]) for s, e in self.spans]
+
+
+class SentenceCache:
+    """A bounded, thread-safe cache of a text's sentence spans, word sets and token counts.
+
+    `cut_text` uses it so that cutting the same long document for another query does not split
+    and count it again. Keep one per counter (the counts belong to it).
+    """
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        """Keep at most ``maxsize`` texts."""
+        self.maxsize = maxsize
+        self._data: dict[str, _Sentences] = {}
+        self._lock = threading.Lock()
+
+    def get(self, text: str, counter: TokenCounter) -> _Sentences:
+        """The sentences of ``text`` (computed once)."""
+        hit = self._data.get(text)
+        if hit is None:
+            hit = _Sentences(text, counter)
+            with self._lock:
+                if len(self._data) >= self.maxsize:
+                    self._data.clear()
+                self._data[text] = hit
+        return hit
+
+
 def cut_text(
     text: str,
     target_tokens: int,
     counter: TokenCounter,
     *,
     query_terms: Sequence[str] = (),
+    cache: SentenceCache | None = None,
 ) -> str:
     """Cut ``text`` to at most ``target_tokens`` tokens, keeping verbatim fragments.
 
@@ -181,27 +218,22 @@ def cut_text(
         return ""
     if counter.count(text) <= target_tokens:
         return text
-    spans = _sentences(text)
+    info = cache.get(text, counter) if cache is not None else _Sentences(text, counter)
+    spans = info.spans
     mark_tokens = counter.count(CUT_MARK) + 1
     order: list[int]
     if query_terms:
-        terms = {t.lower() for t in query_terms}
-
-        def score(i: int) -> int:
-            s, e = spans[i]
-            words = {w.lower() for w in _WORD.findall(text[s:e])}
-            return len(words & terms)
-
-        scores = [score(i) for i in range(len(spans))]
+        terms = frozenset(t.lower() for t in query_terms)
+        scores = [len(w & terms) for w in info.words]
         order = sorted(range(len(spans)), key=lambda i: (-scores[i], i))
     else:
         order = list(range(len(spans)))
     chosen: set[int] = set()
     # Each sentence costs its tokens plus one for the space joining it; gaps cost a mark each.
     used = mark_tokens * (2 if query_terms else 1)
+    costs = info.costs
     for i in order:
-        s, e = spans[i]
-        cost = counter.count(text[s:e]) + 1 + (mark_tokens if query_terms else 0)
+        cost = costs[i] + 1 + (mark_tokens if query_terms else 0)
         if used + cost <= target_tokens:
             chosen.add(i)
             used += cost

@@ -85,7 +85,8 @@ class OfflineModel(BaseChatModel):
         else:
             system = messages[0].text if isinstance(messages[0], SystemMessage) else ""
             section = system.split("# Memories", 1)[1] if "# Memories" in system else ""
-            memories = [_MARKER.sub("", b).strip() for b in section.split("\n\n") if b.strip()]
+            blocks = [_MARKER.sub("", b).strip() for b in section.split("\n\n") if b.strip()]
+            memories = [b.split("\n", 1)[-1] if b.startswith("source:") else b for b in blocks]
             reply = AIMessage("I remember: " + " | ".join(memories) if memories else "I have no memories of you yet.")
         return ChatResult(generations=[ChatGeneration(message=reply)])
 

@@ -4,7 +4,7 @@ Key types:
 
 - `DuplicateDetector`: items whose normalised text (case-folded, whitespace collapsed, NFKC)
   is equal are exact duplicates; near-duplicates are found among items that share their first or
-  last eight words, by Jaccard similarity of word 3-shingles (default >= 0.9). In each cluster the
+  last eight words, by Jaccard similarity of word 3-shingles (default >= 0.8). In each cluster the
   most trusted item is kept (ties: the first in input order); the others are reported.
 
 Conversation messages (items carrying a ``message``: history, current turn, tool results) are
@@ -76,7 +76,7 @@ class DuplicateDetector:
     Args:
         near: also look for near-duplicates (not only equal normalised text).
         threshold: Jaccard similarity of word 3-shingles at or above which two texts are
-            near-duplicates (0 < threshold <= 1; default 0.9).
+            near-duplicates (0 < threshold <= 1; default 0.8).
         cache_size: how many text signatures to keep between calls.
 
     Raises:
@@ -91,11 +91,11 @@ class DuplicateDetector:
     name = "duplicates"
 
     def __init__(
-        self, *, near: bool = True, threshold: float = 0.9, cache_size: int = 16384
+        self, *, near: bool = True, threshold: float = 0.8, cache_size: int = 16384
     ) -> None:
         """Create the detector."""
         if not 0.0 < threshold <= 1.0:
-            msg = f"threshold must be in (0, 1], got {threshold!r}; the default is 0.9"
+            msg = f"threshold must be in (0, 1], got {threshold!r}; the default is 0.8"
             raise ValueError(msg)
         self.near = near
         self.threshold = threshold

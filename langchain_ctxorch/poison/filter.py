@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, cast, get_args, runtime_checkable
 
 from langchain_ctxorch.errors import PoisonedContextError
 from langchain_ctxorch.items import ContextItem
@@ -104,7 +104,7 @@ class FilterResult:
 def _check_now(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(timezone.utc)
-    if not isinstance(now, datetime):
+    if not isinstance(cast("object", now), datetime):
         msg = f"now must be a timezone-aware datetime or None, got {type(now).__name__}"
         raise TypeError(msg)
     if now.tzinfo is None or now.utcoffset() is None:
@@ -140,7 +140,7 @@ class PoisonFilter:
         """Create a filter running ``detectors``."""
         detectors = list(detectors)
         for d in detectors:
-            if not isinstance(d, Detector):
+            if not isinstance(cast("object", d), Detector):
                 msg = (
                     f"detectors must implement the Detector protocol (a `name` and "
                     f"`detect(items, *, query, now)`), got {type(d).__name__}"
@@ -189,7 +189,7 @@ class PoisonFilter:
         """
         items = list(items)
         for i, item in enumerate(items):
-            if not isinstance(item, ContextItem):
+            if not isinstance(cast("object", item), ContextItem):
                 msg = f"items[{i}] must be a ContextItem, got {type(item).__name__}"
                 raise TypeError(msg)
         now = _check_now(now)
@@ -203,9 +203,9 @@ class PoisonFilter:
         kept: list[ContextItem] = []
         quarantined: list[Quarantined] = []
         for i, item in enumerate(items):
-            found = findings.get(i)
-            if found:
-                quarantined.append(Quarantined(item=item, findings=tuple(found)))
+            item_findings = findings.get(i)
+            if item_findings:
+                quarantined.append(Quarantined(item=item, findings=tuple(item_findings)))
             else:
                 kept.append(item)
         result = FilterResult(kept=kept, quarantined=quarantined)

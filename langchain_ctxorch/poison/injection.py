@@ -47,7 +47,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_ctxorch.items import Trust
 from langchain_ctxorch.poison._common import is_conversation_turn
@@ -236,7 +236,7 @@ _TRIGGERS = (
     "llm",
     "language model",
     "chatbot",
-    # persona / jailbreak
+    # persona and jailbreak phrasings
     "jailbr",
     "do anything",
     "dan ",
@@ -535,9 +535,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"\b(?:stop everything|nevermind|never mind)\W{1,10}(?:\w+\W+){0,6}?"
         r"(?:ignore|just|print|say|now)\b",
     ),
-    _p(
-        "override", 0.6, rf"\bdisregard all info\b|\b(?:ignore|disregard) (?:them|it) and instead\b"
-    ),
+    _p("override", 0.6, r"\bdisregard all info\b|\b(?:ignore|disregard) (?:them|it) and instead\b"),
     _p(
         "override",
         0.85,
@@ -578,6 +576,11 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"(?:system|user|assistant|developer|model|human|ai)\b",
     ),
     _p("role", 0.45, r"<\|[a-z_]{2,24}\|>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>"),
+    _p(
+        "role",
+        0.85,
+        r"\[inst\]\s{0,3}<<sys>>|<</sys>>\s{0,3}\[/inst\]|<\|im_end\|>\s{0,3}<\|im_start\|>",
+    ),
     _p(
         "role",
         0.5,
@@ -637,7 +640,8 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "override",
         0.6,
         r"\bif (?:you are |you're |you get |you were )?asked (?:about|how|what|"
-        r"whether|to|for|if)\b.{0,160}?\b(?:respond|reply|answer|say|output|state)(?: only)? with\b",
+        r"whether|to|for|if)\b.{0,160}?\b(?:respond|reply|answer|say|output|state)"
+        r"(?: only)? with\b",
     ),
     _p(
         "address",
@@ -651,7 +655,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"\b(?:visible|invisible|hidden) (?:only )?(?:to|for) (?:\w+ )?(?:llms?|ai|"
         r"language models?|bots?|scanners?|machines|crawlers)\b",
     ),
-    # ---- persona / jailbreak
+    # ---- persona and jailbreak phrasings
     _p("persona", 0.9, r"\bdo anything now\b"),
     _p(
         "persona",
@@ -768,7 +772,8 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "persona",
         0.6,
         r"\byou (?:are|'re) (?:about|going) to (?:simulate|immerse|become|play|act|"
-        r"pretend|roleplay|role-play)\b|\b(?:immerse|embody)(?: yourself)?(?: fully)? (?:into|in|as)?"
+        r"pretend|roleplay|role-play)\b|\b(?:immerse|embody)(?: yourself)?(?: fully)? "
+        r"(?:into|in|as)?"
         r" ?(?:the |your |a )?(?:new )?(?:role|persona|character)\b",
     ),
     _p(
@@ -1032,6 +1037,8 @@ _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _A85_CHARS = frozenset(chr(c) for c in range(33, 118))
 _BLOB_RE = re.compile(r"\S{24,}")
 _MAX_DECODE_RUNS = 16
+_FULLWIDTH_MIN, _FULLWIDTH_MAX = 0xFF01, 0xFF5E
+_PRINTABLE = 0.95
 _MAX_DECODE_CHARS = 8192
 
 _WINDOW_BEFORE = 240
@@ -1100,7 +1107,7 @@ def _decode_base64(run: str) -> str | None:
         text = raw.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3}", text) else None  # noqa: PLR2004
+    return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
 def _decode_base32(run: str) -> str | None:
@@ -1112,7 +1119,7 @@ def _decode_base32(run: str) -> str | None:
         text = base64.b32decode(run).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3}", text) else None  # noqa: PLR2004
+    return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
 def _decode_a85(run: str) -> str | None:
@@ -1120,9 +1127,8 @@ def _decode_a85(run: str) -> str | None:
         text = base64.a85decode(run[:_MAX_DECODE_CHARS]).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return (
-        text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3} [a-zA-Z]", text) else None
-    )  # noqa: PLR2004
+    readable = _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3} [a-zA-Z]", text)
+    return text if readable else None
 
 
 def _decode_hex(run: str) -> str | None:
@@ -1132,7 +1138,7 @@ def _decode_hex(run: str) -> str | None:
         text = bytes.fromhex(digits).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         return None
-    return text if _printable_ratio(text) > 0.95 and re.search(r"[a-zA-Z]{3}", text) else None  # noqa: PLR2004
+    return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
 class _ScanCache:
@@ -1164,7 +1170,7 @@ class _ScanCache:
 
 
 class InjectionDetector:
-    """Flags instructions aimed at the model inside retrieved documents, tool results and memories.
+    r"""Flags instructions aimed at the model inside retrieved documents, tool results and memories.
 
     Args:
         classifier: optional ``Callable[[str], float]`` returning an injection probability in
@@ -1198,13 +1204,13 @@ class InjectionDetector:
         cache_size: int = 16384,
     ) -> None:
         """Create a detector; see the class docstring for the arguments."""
-        if not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
+        if not (isinstance(cast("object", threshold), (int, float)) and 0.0 < threshold <= 1.0):
             msg = f"threshold must be a number in (0, 1], got {threshold!r}; the default is 0.5"
             raise ValueError(msg)
         if cache_size < 0:
             msg = f"cache_size must be >= 0 (0 disables the cache), got {cache_size!r}"
             raise ValueError(msg)
-        if classifier is not None and not callable(classifier):
+        if classifier is not None and not callable(cast("object", classifier)):
             msg = (
                 f"classifier must be a callable taking the text and returning a float in [0, 1], "
                 f"got {type(classifier).__name__}"
@@ -1228,7 +1234,7 @@ class InjectionDetector:
             # False
             ```
         """
-        if not isinstance(text, str):
+        if not isinstance(cast("object", text), str):
             msg = f"scan expects a str, got {type(text).__name__}"
             raise TypeError(msg)
         key = text  # dict lookup hashes the content (and CPython caches a str's hash)
@@ -1368,7 +1374,9 @@ class InjectionDetector:
             self._collect_diff(folded, text, evidence, depth, "homoglyph ")
             if len(evidence) > evidence_before:
                 evidence["hidden-homoglyph"] = (0.5, "hidden: homoglyphs mixed into Latin words")
-        elif depth < _MAX_DEPTH and any(0xFF01 <= ord(c) <= 0xFF5E for c in text[:4096]):
+        elif depth < _MAX_DEPTH and any(
+            _FULLWIDTH_MIN <= ord(c) <= _FULLWIDTH_MAX for c in text[:4096]
+        ):
             self._collect_diff(
                 unicodedata.normalize("NFKC", text), text, evidence, depth, "fullwidth "
             )
@@ -1387,9 +1395,9 @@ class InjectionDetector:
         found: dict[str, tuple[float, str]] = {}
         self._collect(variant, found, depth=depth + 1, label=label)
         plain = {k.split(" ", 1)[-1] for k in evidence}
-        for key, value in found.items():
-            if key.split(" ", 1)[-1] not in plain:
-                evidence[key] = value
+        evidence.update(
+            {key: value for key, value in found.items() if key.split(" ", 1)[-1] not in plain}
+        )
 
     def _encoded(self, text: str, evidence: dict[str, tuple[float, str]], *, depth: int) -> None:
         """Decode long opaque runs (base64, base32, hex, ascii85) and re-scan what they say."""

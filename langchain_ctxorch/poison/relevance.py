@@ -88,8 +88,9 @@ class RelevanceDetector:
         if query and unscored:
             raw = bm25_scores(query, [items[i].content for i in unscored], cache=self._terms)
             best = max(raw)
-            for i, value in zip(unscored, raw, strict=True):
-                scores[i] = (value / best if best > 0 else 0.0, "BM25 against the query")
+            if best > 0:  # a pool BM25 cannot separate (e.g. tiny) is not judged at all
+                for i, value in zip(unscored, raw, strict=True):
+                    scores[i] = (value / best, "BM25 against the query")
         out: dict[int, list[PoisonFinding]] = {}
         for i, (rel, how) in scores.items():
             if rel < self.min_relevance:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from langchain_ctxorch.items import ContextItem
+    from langchain_ctxorch.report import FindingKind
 
 __all__ = ["TemporalDetector"]
 
@@ -124,6 +125,7 @@ class TemporalDetector:
             item = items[i]
             same = normalise_text(item.content) == winner_text
             t = item_time(item) or _EPOCH
+            kind: FindingKind
             if item.trust == winner.trust and t < winner_time:
                 kind = "superseded"
                 detail = (

@@ -70,11 +70,14 @@ class UnverifiedDetector:
         """Findings by input position."""
         out: dict[int, list[PoisonFinding]] = {}
         for i, item in enumerate(items):
-            if item.trust is Trust.MODEL and not is_conversation_turn(item):
-                if not self._grounded(item):
-                    detail = (
-                        f"Trust.MODEL item {item.id} has no grounding (set metadata"
-                        f"[{self.grounded_key!r}]=True or a non-empty [{self.evidence_key!r}])"
-                    )
-                    out[i] = [PoisonFinding(self.name, "unverified", detail, 0.8)]
+            if (
+                item.trust is Trust.MODEL
+                and not is_conversation_turn(item)
+                and not self._grounded(item)
+            ):
+                detail = (
+                    f"Trust.MODEL item {item.id} has no grounding (set metadata"
+                    f"[{self.grounded_key!r}]=True or a non-empty [{self.evidence_key!r}])"
+                )
+                out[i] = [PoisonFinding(self.name, "unverified", detail, 0.8)]
         return out

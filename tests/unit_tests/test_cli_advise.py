@@ -184,6 +184,10 @@ def test_advice_invariants(answers: Answers) -> None:
 # ------------------------------------------------------------------------------------------
 
 
+# What the ``ctxorch`` console script runs (pyproject: ``langchain_ctxorch.cli:main``).
+_ENTRY_POINT = "import sys; from langchain_ctxorch.cli import main; sys.exit(main())"
+
+
 def _read_until(fd: int, marker: bytes, buffer: bytearray, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while marker not in buffer:
@@ -210,7 +214,7 @@ def test_advise_interactively_in_a_pseudo_terminal(prompt_file: Path) -> None:
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "langchain_ctxorch.cli", "advise", "--prompt", str(prompt_file)],
+        [sys.executable, "-c", _ENTRY_POINT, "advise", "--prompt", str(prompt_file)],
         stdin=slave,
         stdout=slave,
         stderr=slave,
