@@ -32,9 +32,21 @@ from langchain_ctxorch.orchestrator import ContextOrchestrator
 from langchain_ctxorch.retrievers import BM25KnowledgeRetriever
 
 DOCS = [
-    Document("The Business plan costs $79 per month and includes 50 seats.", id="business", metadata={"source": "pricing/business.md", "fact_key": "price:business"}),
-    Document("Invoices are issued on the 1st of each month and are due within 14 days.", id="invoices", metadata={"source": "billing/invoices.md"}),
-    Document("Seats can be added at any time; the invoice is prorated by day.", id="seats", metadata={"source": "billing/seats.md"}),
+    Document(
+        "The Business plan costs $79 per month and includes 50 seats.",
+        id="business",
+        metadata={"source": "pricing/business.md", "fact_key": "price:business"},
+    ),
+    Document(
+        "Invoices are issued on the 1st of each month and are due within 14 days.",
+        id="invoices",
+        metadata={"source": "billing/invoices.md"},
+    ),
+    Document(
+        "Seats can be added at any time; the invoice is prorated by day.",
+        id="seats",
+        metadata={"source": "billing/seats.md"},
+    ),
 ]
 
 
@@ -72,7 +84,9 @@ def main() -> dict[str, Any]:
         load_chat_model(RULES),
         tools=[get_invoice],
         system_prompt="Sign every answer with '- Acme billing'.",
-        middleware=[ContextOrchestrationMiddleware(orchestrator, extract_memories=remember_requests)],
+        middleware=[
+            ContextOrchestrationMiddleware(orchestrator, extract_memories=remember_requests)
+        ],
         checkpointer=InMemorySaver(),
     )
     config: RunnableConfig = {"configurable": {"thread_id": "billing-1", "user_id": "dana"}}

@@ -50,13 +50,29 @@ INSTRUCTIONS = (
 )
 
 DOCS = [
-    Document("Refunds are paid to the original payment method within 5 business days.", id="refunds", metadata={"source": "refunds.md"}),
-    Document("Orders ship from Rotterdam; tracking numbers start with TRK.", id="shipping", metadata={"source": "shipping.md"}),
-    Document("We contact customers by email unless they asked for phone calls.", id="contact", metadata={"source": "contact.md"}),
+    Document(
+        "Refunds are paid to the original payment method within 5 business days.",
+        id="refunds",
+        metadata={"source": "refunds.md"},
+    ),
+    Document(
+        "Orders ship from Rotterdam; tracking numbers start with TRK.",
+        id="shipping",
+        metadata={"source": "shipping.md"},
+    ),
+    Document(
+        "We contact customers by email unless they asked for phone calls.",
+        id="contact",
+        metadata={"source": "contact.md"},
+    ),
 ]
 
 RULES = [
-    ("remember_preference", r"remember (?:that )?(.+)", lambda m: {"preference": m.group(1).rstrip(".")}),
+    (
+        "remember_preference",
+        r"remember (?:that )?(.+)",
+        lambda m: {"preference": m.group(1).rstrip(".")},
+    ),
     ("lookup_order", r"order (\d+)", lambda m: {"order_id": m.group(1)}),
     ("web_search", r"search the web for (.+)", lambda m: {"query": m.group(1).rstrip("?.")}),
 ]
@@ -90,7 +106,9 @@ def make_tools(memory: StoreMemory) -> list[BaseTool]:
     return [remember_preference, lookup_order, web_search]
 
 
-def build_graph(model: Any, orchestrator: ContextOrchestrator, tools: list[BaseTool], checkpointer: Any) -> Any:
+def build_graph(
+    model: Any, orchestrator: ContextOrchestrator, tools: list[BaseTool], checkpointer: Any
+) -> Any:
     """``START -> context -> model -> (tools -> context -> model)* -> END``."""
     bound = model.bind_tools(tools)
 
@@ -115,7 +133,9 @@ def chat(graph: Any, text: str, *, user_id: str, thread_id: str) -> dict[str, An
     answer = out["messages"][-1]
     report = out["context_report"]
     print(f"[{user_id}/{thread_id}] user: {text}")
-    print(f"[{user_id}/{thread_id}] assistant: {answer.text if isinstance(answer, AIMessage) else answer}")
+    print(
+        f"[{user_id}/{thread_id}] assistant: {answer.text if isinstance(answer, AIMessage) else answer}"
+    )
     print(
         f"    window {report['used']}/{report['budget']} tokens, {report['counts']}, "
         f"quarantined: {[q['item_id'] for q in report['quarantined']]}"
@@ -131,7 +151,9 @@ def main(directory: str | None = None) -> dict[str, Any]:
     for session in ("first", "after restart"):
         print(f"\n--- session: {session} (SQLite files in {folder})")
         # One connection each: the store runs in autocommit mode, the checkpointer does not.
-        conn = sqlite3.connect(folder / "memories.sqlite", check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            folder / "memories.sqlite", check_same_thread=False, isolation_level=None
+        )
         checkpoints = sqlite3.connect(folder / "checkpoints.sqlite", check_same_thread=False)
         store = SqliteStore(conn)
         store.setup()
@@ -145,12 +167,26 @@ def main(directory: str | None = None) -> dict[str, Any]:
         tools = make_tools(memory)
         graph = build_graph(load_chat_model(RULES), orchestrator, tools, SqliteSaver(checkpoints))
         if session == "first":
-            chat(graph, "Please remember that I prefer email, not phone calls.", user_id="alice", thread_id="t1")
+            chat(
+                graph,
+                "Please remember that I prefer email, not phone calls.",
+                user_id="alice",
+                thread_id="t1",
+            )
             chat(graph, "Where is my order 42?", user_id="alice", thread_id="t1")
-            results["poisoned_tool"] = chat(graph, "Search the web for Acme Cloud reviews", user_id="alice", thread_id="t1")
+            results["poisoned_tool"] = chat(
+                graph, "Search the web for Acme Cloud reviews", user_id="alice", thread_id="t1"
+            )
         else:
-            results["alice"] = chat(graph, "Will you phone me or email me about refunds?", user_id="alice", thread_id="t2")
-            results["bob"] = chat(graph, "Will you phone me or email me about refunds?", user_id="bob", thread_id="t3")
+            results["alice"] = chat(
+                graph,
+                "Will you phone me or email me about refunds?",
+                user_id="alice",
+                thread_id="t2",
+            )
+            results["bob"] = chat(
+                graph, "Will you phone me or email me about refunds?", user_id="bob", thread_id="t3"
+            )
             results["memories"] = [i.content for i in memory.recall("alice", "contact email phone")]
         conn.close()
         checkpoints.close()
@@ -160,5 +196,7 @@ def main(directory: str | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--dir", help="folder for the SQLite memories and checkpoints (default: a temp folder)")
+    parser.add_argument(
+        "--dir", help="folder for the SQLite memories and checkpoints (default: a temp folder)"
+    )
     main(parser.parse_args().dir)

@@ -39,12 +39,20 @@ def knowledge_base() -> list[Document]:
         Document(
             FRESH_PRICE,
             id="pricing-2026",
-            metadata={"source": "pricing/2026.md", "fact_key": "price:pro", "valid_from": "2026-01-01T00:00:00+00:00"},
+            metadata={
+                "source": "pricing/2026.md",
+                "fact_key": "price:pro",
+                "valid_from": "2026-01-01T00:00:00+00:00",
+            },
         ),
         Document(
             STALE_PRICE,
             id="pricing-2024",
-            metadata={"source": "pricing/2024.md", "fact_key": "price:pro", "valid_from": "2024-01-01T00:00:00+00:00"},
+            metadata={
+                "source": "pricing/2024.md",
+                "fact_key": "price:pro",
+                "valid_from": "2024-01-01T00:00:00+00:00",
+            },
         ),
         Document(
             "Shipping of hardware keys for the Pro plan takes 3 to 5 business days. " + INJECTED,
@@ -56,8 +64,16 @@ def knowledge_base() -> list[Document]:
             id="refunds",
             metadata={"source": "legal/refunds.md"},
         ),
-        Document("The Team plan costs $99 per month and includes 25 seats.", id="team", metadata={"source": "pricing/team.md"}),
-        Document("Status page: all Pro plan systems operational.", id="status", metadata={"source": "status.md"}),
+        Document(
+            "The Team plan costs $99 per month and includes 25 seats.",
+            id="team",
+            metadata={"source": "pricing/team.md"},
+        ),
+        Document(
+            "Status page: all Pro plan systems operational.",
+            id="status",
+            metadata={"source": "status.md"},
+        ),
     ]
 
 
@@ -71,19 +87,24 @@ def main() -> dict[str, object]:
     )
     model = load_chat_model()
     quarantined: dict[str, str] = {}
-    for question in ("How much does the Pro plan cost per month?", "How long does Pro plan shipping take?"):
+    for question in (
+        "How much does the Pro plan cost per month?",
+        "How long does Pro plan shipping take?",
+    ):
         packed = orchestrator.assemble([HumanMessage(question)])
         answer = model.invoke(packed.messages)
         print(f"\n=== {question}")
         print(packed.report)
         print(f"\nmodel: {answer.text}")
         quarantined.update({q.item.id: q.reason for q in packed.report.quarantined})
-    seen = "\n".join(m.text for messages in recorded_inputs(model) for m in messages)
-    leaked = [text for text in (INJECTED, STALE_PRICE) if seen and text in seen]
+    inputs = recorded_inputs(model)
+    seen = "\n".join(m.text for messages in inputs for m in messages)
+    leaked = [text for text in (INJECTED, STALE_PRICE) if text in seen]
     print("\nQuarantined:")
     for item_id, reason in sorted(quarantined.items()):
         print(f"  {item_id}: {reason}")
-    print(f"Poisoned text in the model's input: {'YES ' + str(leaked) if leaked else 'none'}")
+    if inputs:
+        print(f"Poisoned text in the model's input: {'YES ' + str(leaked) if leaked else 'none'}")
     return {"quarantined": sorted(quarantined), "leaked": leaked}
 
 

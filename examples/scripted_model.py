@@ -25,7 +25,9 @@ from pydantic import Field
 
 _MARKER = re.compile(r"<</?data:[0-9a-f]+>>\n?")
 _WORD = re.compile(r"\w+")
-_STOP = frozenset("a an the is are do does what how my me i you your of to for in on and or can it".split())
+_STOP = frozenset(
+    "a an the is are do does what how my me i you your of to for in on and or can it".split()
+)
 
 ToolRule = tuple[str, str, Callable[[re.Match[str]], dict[str, Any]]]
 """(tool name, regex over the user's message, args from the match)."""
@@ -60,7 +62,7 @@ class ScriptedSupportModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted-support"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedSupportModel:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedSupportModel:  # type: ignore[override]  # noqa: ARG002
         names = [getattr(t, "name", None) or getattr(t, "__name__", str(t)) for t in tools]
         bound = self.model_copy(update={"tool_names": names})
         bound.inputs = self.inputs  # one shared record
@@ -69,9 +71,9 @@ class ScriptedSupportModel(BaseChatModel):
     def _generate(
         self,
         messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
+        stop: list[str] | None = None,  # noqa: ARG002 - part of the BaseChatModel signature
+        run_manager: Any = None,  # noqa: ARG002
+        **kwargs: Any,  # noqa: ARG002
     ) -> ChatResult:
         self.inputs.append(list(messages))
         return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
@@ -81,14 +83,18 @@ class ScriptedSupportModel(BaseChatModel):
         if isinstance(last, ToolMessage):
             result = _MARKER.sub("", last.text).strip()
             if "withheld" in result:
-                return AIMessage("I could not use that tool's result (it was flagged as unsafe), so I won't rely on it.")
+                return AIMessage(
+                    "I could not use that tool's result (it was flagged as unsafe), so I won't rely on it."
+                )
             return AIMessage(f"Here is what I found: {result}")
         question = last.text if isinstance(last, HumanMessage) else ""
         for name, pattern, args in self.rules:
             match = re.search(pattern, question, re.IGNORECASE)
             if match and name in self.tool_names:
                 call_id = f"call_{name}_{len(messages)}"
-                return AIMessage("", tool_calls=[{"name": name, "args": args(match), "id": call_id}])
+                return AIMessage(
+                    "", tool_calls=[{"name": name, "args": args(match), "id": call_id}]
+                )
         if re.match(r"\s*(?:please )?remember\b", question, re.IGNORECASE):
             return AIMessage("Noted, I will keep that in mind.")
         system = messages[0].text if messages and isinstance(messages[0], SystemMessage) else ""
@@ -96,7 +102,9 @@ class ScriptedSupportModel(BaseChatModel):
         ranked = sorted(_blocks(system), key=lambda b: -len(wanted & _words(b)))
         useful = [b for b in ranked[:2] if wanted & _words(b)]
         if not useful:
-            return AIMessage("I don't have that information in my context; let me check with the team.")
+            return AIMessage(
+                "I don't have that information in my context; let me check with the team."
+            )
         facts = " ".join(b.split("\n", 1)[-1] if b.startswith("source:") else b for b in useful)
         return AIMessage(f"From what I know: {facts}")
 
@@ -105,7 +113,7 @@ def load_chat_model(rules: Sequence[ToolRule] = ()) -> BaseChatModel:
     """The model named by ``CTXORCH_MODEL`` (a real provider), else a `ScriptedSupportModel`."""
     name = os.environ.get("CTXORCH_MODEL")
     if name:
-        from langchain.chat_models import init_chat_model
+        from langchain.chat_models import init_chat_model  # noqa: PLC0415 - only for real models
 
         return init_chat_model(name)
     return ScriptedSupportModel(rules=list(rules))

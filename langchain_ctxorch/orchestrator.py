@@ -393,6 +393,7 @@ class ContextOrchestrator:
         query: str | None = None,
         user_id: str | None = None,
         config: RunnableConfig | None = None,
+        now: datetime | None = None,
     ) -> PackedContext:
         """Build the context window for one model call.
 
@@ -402,6 +403,8 @@ class ContextOrchestrator:
             query: what to retrieve and score for; the last human message's text when None.
             user_id: whose memories to recall; memory is skipped (with a report note) when None.
             config: a ``RunnableConfig`` passed to the retrievers (callbacks, tracing).
+            now: the time expiry is judged by (timezone-aware; the current time when None), for
+                replays and tests.
 
         Returns:
             The `PackedContext`: ``messages`` for the model and the ``report``.
@@ -429,9 +432,10 @@ class ContextOrchestrator:
                 self._note_no_user(gathered)
             else:
                 self._add_memories(
-                    gathered, self.memory.recall(user_id, query or "", limit=self.memory_limit)
+                    gathered,
+                    self.memory.recall(user_id, query or "", limit=self.memory_limit, **_at(now)),
                 )
-        return self._finish(split, gathered, query)
+        return self._finish(split, gathered, query, now)
 
     async def aassemble(
         self,
@@ -440,6 +444,7 @@ class ContextOrchestrator:
         query: str | None = None,
         user_id: str | None = None,
         config: RunnableConfig | None = None,
+        now: datetime | None = None,
     ) -> PackedContext:
         """Async twin of `assemble`: retrievers and memory are queried concurrently."""
         split, query = self._prepare(messages, query)
@@ -451,7 +456,9 @@ class ContextOrchestrator:
             self._note_no_query(gathered)
         recall = self.memory is not None and user_id is not None
         if self.memory is not None and user_id is not None:
-            jobs.append(self.memory.arecall(user_id, query or "", limit=self.memory_limit))
+            jobs.append(
+                self.memory.arecall(user_id, query or "", limit=self.memory_limit, **_at(now))
+            )
         elif self.memory is not None:
             self._note_no_user(gathered)
         results = await asyncio.gather(*jobs)
@@ -463,7 +470,7 @@ class ContextOrchestrator:
             self._add_docs(gathered, docs, quarantined)
         if memories is not None:
             self._add_memories(gathered, memories)
-        return self._finish(split, gathered, query)
+        return self._finish(split, gathered, query, now)
 
     def as_node(
         self,
@@ -595,7 +602,9 @@ class ContextOrchestrator:
             "config['configurable']['user_id'] or a runtime context with user_id)"
         )
 
-    def _finish(self, split: _Split, gathered: _Gathered, query: str | None) -> PackedContext:
+    def _finish(
+        self, split: _Split, gathered: _Gathered, query: str | None, now: datetime | None
+    ) -> PackedContext:
         taken: set[str] = set()
         candidates = _unique(
             [
@@ -610,7 +619,8 @@ class ContextOrchestrator:
         )
         from langchain_ctxorch.poison import apply_on_poison  # noqa: PLC0415 - lazy
 
-        result = apply_on_poison(self.poison_filter.filter(candidates, query=query), self.on_poison)
+        raw = self.poison_filter.filter(candidates, query=query, now=now)
+        result = apply_on_poison(raw, self.on_poison)
         records: list[Quarantined] = list(result.quarantined)
         kept = _with_stand_ins(candidates, result.kept, records, taken)
         # Records a source quarantined itself (GuardedRetriever) keep ids distinct from the rest.
@@ -644,6 +654,10 @@ def _with_stand_ins(
             out.append(stand_ins[item.id])
     out += by_id.values()  # items a filter added itself (none by default), kept last
     return out
+
+
+def _at(now: datetime | None) -> dict[str, Any]:
+    return {} if now is None else {"now": now}
 
 
 def _renamed(record: Quarantined, taken: set[str]) -> Quarantined:

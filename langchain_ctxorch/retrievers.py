@@ -919,10 +919,11 @@ class GuardedRetriever(BaseRetriever):
     """What to do with flagged documents (see ``langchain_ctxorch.poison.apply_on_poison``)."""
     layer: Layer = Layer.KNOWLEDGE
     """The layer the documents are filtered as (decides their default trust)."""
-    max_trust: Trust | None = None
-    """Cap on the trust a document may claim in ``metadata["trust"]`` (None: no cap). Set it
-    (e.g. ``Trust.EXTERNAL``) when whoever writes the index could forge that key: items at
-    ``Trust.VERIFIED`` and above skip the injection scan."""
+    max_trust: Trust | None = Trust.EXTERNAL
+    """Cap on the trust a document may claim in ``metadata["trust"]``. The default,
+    ``Trust.EXTERNAL``, means every document is scanned however it is labelled (items at
+    ``Trust.VERIFIED`` and above would skip the injection scan, and whoever writes an index can
+    often write its metadata too). Raise it (or pass None) only for an index you control."""
 
     @field_validator("max_trust", mode="before")
     @classmethod

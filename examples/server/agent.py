@@ -48,8 +48,14 @@ INSTRUCTIONS = (
 )
 
 KNOWLEDGE = [
-    Document("The Pro plan costs $49 per month.", id="price-pro", metadata={"source": "pricing.md"}),
-    Document("Support is available 24/7 by email and chat.", id="support", metadata={"source": "support.md"}),
+    Document(
+        "The Pro plan costs $49 per month.", id="price-pro", metadata={"source": "pricing.md"}
+    ),
+    Document(
+        "Support is available 24/7 by email and chat.",
+        id="support",
+        metadata={"source": "support.md"},
+    ),
 ]
 
 _MARKER = re.compile(r"<</?data:[0-9a-f]+>>\n?")
@@ -72,14 +78,22 @@ class OfflineModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "offline-support"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> OfflineModel:  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> OfflineModel:  # type: ignore[override]  # noqa: ARG002
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,  # noqa: ARG002 - part of the BaseChatModel signature
+        run_manager: Any = None,  # noqa: ARG002
+        **kwargs: Any,  # noqa: ARG002
+    ) -> ChatResult:
         last = messages[-1]
         if isinstance(last, ToolMessage):
             reply = AIMessage(_MARKER.sub("", last.text).strip())
-        elif isinstance(last, HumanMessage) and (m := re.match(r"\s*remember:?\s*(.+)", last.text, re.IGNORECASE)):
+        elif isinstance(last, HumanMessage) and (
+            m := re.match(r"\s*remember:?\s*(.+)", last.text, re.IGNORECASE)
+        ):
             call = {"name": "remember", "args": {"fact": m.group(1)}, "id": f"call-{len(messages)}"}
             reply = AIMessage("", tool_calls=[call])
         else:
@@ -87,14 +101,18 @@ class OfflineModel(BaseChatModel):
             section = system.split("# Memories", 1)[1] if "# Memories" in system else ""
             blocks = [_MARKER.sub("", b).strip() for b in section.split("\n\n") if b.strip()]
             memories = [b.split("\n", 1)[-1] if b.startswith("source:") else b for b in blocks]
-            reply = AIMessage("I remember: " + " | ".join(memories) if memories else "I have no memories of you yet.")
+            reply = AIMessage(
+                "I remember: " + " | ".join(memories)
+                if memories
+                else "I have no memories of you yet."
+            )
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
 def _model() -> BaseChatModel:
     name = os.environ.get("CTXORCH_MODEL")
     if name:
-        from langchain.chat_models import init_chat_model
+        from langchain.chat_models import init_chat_model  # noqa: PLC0415 - only for real models
 
         return init_chat_model(name)
     return OfflineModel()

@@ -51,11 +51,12 @@ def _words(norm: str) -> list[str]:
 
 
 class _Sig:
-    __slots__ = ("_words", "edges", "norm")
+    __slots__ = ("_shingles", "_words", "edges", "norm")
 
     def __init__(self, text: str) -> None:
         self.norm = normalise_text(text)
         self._words: list[str] | None = None
+        self._shingles: frozenset[tuple[str, ...]] | None = None
         raw = self.norm.split(" ")
         self.edges: tuple[tuple[str, ...], ...] = ()
         if len(raw) >= 2 * _EDGE_WORDS:
@@ -68,6 +69,12 @@ class _Sig:
         if self._words is None:
             self._words = _words(self.norm)
         return self._words
+
+    @property
+    def shingles(self) -> frozenset[tuple[str, ...]]:
+        if self._shingles is None:
+            self._shingles = frozenset(_shingles(self.words))
+        return self._shingles
 
 
 class DuplicateDetector:
@@ -157,14 +164,15 @@ class DuplicateDetector:
                 for edge in sig.edges:
                     edges.setdefault(edge, []).append(i)
         if self.near:
-            shingles: dict[int, set[tuple[str, ...]]] = {}
             for group in edges.values():
                 for a_index, a in enumerate(group):
                     for b in group[a_index + 1 :]:
                         if find(a) == find(b):
                             continue
-                        sa = shingles.setdefault(a, _shingles(sigs[a].words))
-                        sb = shingles.setdefault(b, _shingles(sigs[b].words))
+                        sa, sb = sigs[a].shingles, sigs[b].shingles
+                        small, large = sorted((len(sa), len(sb)))
+                        if small < self.threshold * large:  # Jaccard <= small / large
+                            continue
                         sim = len(sa & sb) / len(sa | sb)
                         if sim >= self.threshold:
                             union(a, b, f"near-duplicate (shingle similarity {sim:.2f})")

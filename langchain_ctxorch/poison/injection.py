@@ -44,7 +44,6 @@ import math
 import re
 import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -475,7 +474,11 @@ class _Pattern:
 
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
     source = pattern.lower()
-    gate = frozenset(_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and t.strip() in source)
+    gate = frozenset(
+        _NEEDLE_OF[t]
+        for t in _ALL_TRIGGERS
+        if t.strip() and re.search(re.escape(t.strip()) + r"(?![a-z])", source)
+    )
     return _Pattern(family, weight, re.compile(pattern), gate)
 
 
@@ -1041,8 +1044,8 @@ _FULLWIDTH_MIN, _FULLWIDTH_MAX = 0xFF01, 0xFF5E
 _PRINTABLE = 0.95
 _MAX_DECODE_CHARS = 8192
 
-_WINDOW_BEFORE = 240
-_WINDOW_AFTER = 360
+_WINDOW_BEFORE = 160
+_WINDOW_AFTER = 260
 _MAX_WINDOW_CHARS = 65536
 _MAX_DEPTH = 2
 
@@ -1141,29 +1144,40 @@ def _decode_hex(run: str) -> str | None:
     return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
+def _build_automaton() -> Any:  # noqa: ANN401 - ahocorasick_rs is optional and untyped here
+    """An Aho-Corasick automaton over the trigger words (None without ``ahocorasick-rs``).
+
+    ``ahocorasick-rs`` finds all trigger words in one pass at >100 MB/s; without it the same
+    words are found by a trie-shaped ``re`` alternation (~15 MB/s).
+    """
+    try:
+        import ahocorasick_rs  # noqa: PLC0415 - optional accelerator, imported lazily
+    except ImportError:
+        return None
+    return ahocorasick_rs.AhoCorasick(_NEEDLES, matchkind=ahocorasick_rs.MatchKind.LeftmostFirst)
+
+
 class _ScanCache:
-    """A bounded, thread-safe LRU of text (by its content hash) -> scan result."""
+    """A bounded, thread-safe map of text -> scan result (by content; oldest entries evicted).
+
+    Reads take no lock (a dict lookup is atomic in CPython); writes and evictions do.
+    """
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._data: OrderedDict[str, InjectionScan] = OrderedDict()
+        self._data: dict[str, InjectionScan] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> InjectionScan | None:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None:
-                self._data.move_to_end(key)
-            return hit
+        return self._data.get(key)
 
     def put(self, key: str, value: InjectionScan) -> None:
         if self.maxsize <= 0:
             return
         with self._lock:
+            while len(self._data) >= self.maxsize:
+                del self._data[next(iter(self._data))]
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -1220,6 +1234,15 @@ class InjectionDetector:
         self.threshold = float(threshold)
         self.max_trust = Trust.parse(max_trust)
         self._cache = _ScanCache(cache_size)
+        self._automaton = _build_automaton()
+
+    def _triggers(self, low: str) -> Iterable[tuple[int, str]]:
+        """(position, needle) of every trigger word in the lowercased text, in order."""
+        if self._automaton is not None:
+            return [
+                (start, _NEEDLES[i]) for i, start, _ in self._automaton.find_matches_as_indexes(low)
+            ]
+        return ((m.start(), m.group()) for m in _TRIGGER_RE.finditer(low))
 
     def applies_to(self, item: ContextItem) -> bool:
         """Whether ``item`` is scanned: below ``max_trust`` and not a conversation turn."""
@@ -1254,10 +1277,12 @@ class InjectionDetector:
     ) -> dict[int, list[PoisonFinding]]:
         """Findings by input position for the items this detector applies to."""
         out: dict[int, list[PoisonFinding]] = {}
+        cached = self._cache.get
+        max_trust = self.max_trust
         for i, item in enumerate(items):
-            if not self.applies_to(item):
+            if item.trust >= max_trust or is_conversation_turn(item):
                 continue
-            result = self.scan(item.content)
+            result = cached(item.content) or self.scan(item.content)
             if result.flagged:
                 detail = "; ".join(result.matches[:4]) or "classifier score"
                 out[i] = [PoisonFinding(self.name, "injection", detail, round(result.score, 4))]
@@ -1292,9 +1317,7 @@ class InjectionDetector:
         if not text.isascii():
             self._hidden(text, evidence, depth=depth)
         low = text.lower()
-        windows = _merge_windows(
-            ((m.start(), m.group()) for m in _TRIGGER_RE.finditer(low)), len(low)
-        )
+        windows = _merge_windows(self._triggers(low), len(low))
         rot13 = leet = False
         for start, end, needles in windows:
             window = low[start:end]
@@ -1310,7 +1333,7 @@ class InjectionDetector:
                         decoded = codecs.decode(low[start:end], "rot13")
                     else:
                         decoded = low[start:end].translate(_LEET)
-                    found = {m.group() for m in _TRIGGER_RE.finditer(decoded)}
+                    found = {needle for _, needle in self._triggers(decoded)}
                     self._match_window(decoded, found, evidence, label=name)
         self._encoded(text, evidence, depth=depth)
 

@@ -282,7 +282,9 @@ async def test_pre_model_hook_with_create_react_agent(mode: str) -> None:
 @pytest.mark.parametrize("with_own_memory", [False, True])
 async def test_memory_from_the_graph_store(with_own_memory: bool) -> None:
     store = InMemoryStore()
-    StoreMemory(store).remember("alice", "Alice is on the Pro plan and pays yearly.", fact_key="plan")
+    StoreMemory(store).remember(
+        "alice", "Alice is on the Pro plan and pays yearly.", fact_key="plan"
+    )
     own = StoreMemory(InMemoryStore()) if with_own_memory else None
     orch = make_orch(memory=own)
     model = RecordingChatModel(script=[AIMessage("ok")] * 2)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from ctxorch_fakes import RecordingChatModel, assert_valid_window, instruction_prefix, text_of
+from ctxorch_fakes import RecordingChatModel, instruction_prefix, text_of
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -209,5 +209,5 @@ def test_package_import_does_not_import_langchain_agents() -> None:
         "bad = [m for m in ('langchain.agents', 'langgraph.graph', 'bm25s') if m in sys.modules]; "
         "print(bad); sys.exit(1 if 'langchain.agents' in bad else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stdout + proc.stderr

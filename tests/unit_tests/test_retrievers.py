@@ -621,7 +621,9 @@ class _Events(BaseCallbackHandler):
 
 def test_guard_drops_reports_and_normalises() -> None:
     flt = _MarkerFilter()
-    guarded = GuardedRetriever(retriever=_StaticRetriever(docs=_GUARD_DOCS), poison_filter=flt)
+    guarded = GuardedRetriever(
+        retriever=_StaticRetriever(docs=_GUARD_DOCS), poison_filter=flt, max_trust=None
+    )
     events = _Events()
     docs, result = guarded.invoke_with_report("pro price", {"callbacks": [events]}, k=3)
     assert [d.id for d in docs] == ["ok-1", "ok-2"]
@@ -766,8 +768,12 @@ def test_guard_max_trust_caps_claimed_trust_and_reads_relevance_score() -> None:
     docs = capped.invoke("q")
     assert [d.metadata["trust"] for d in docs] == ["EXTERNAL", "EXTERNAL"]
     assert docs[1].metadata["relevance"] == 0.4
-    uncapped = GuardedRetriever(
+    default = GuardedRetriever(
         retriever=_StaticRetriever(docs=claimed), poison_filter=_MarkerFilter()
+    )
+    assert default.invoke("q")[0].metadata["trust"] == "EXTERNAL"  # capped by default
+    uncapped = GuardedRetriever(
+        retriever=_StaticRetriever(docs=claimed), poison_filter=_MarkerFilter(), max_trust=None
     )
     assert uncapped.invoke("q")[0].metadata["trust"] == "SYSTEM"
     with pytest.raises(ValueError, match="trust must be one of"):
