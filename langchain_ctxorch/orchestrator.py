@@ -12,7 +12,8 @@ Key types:
 One ``assemble`` call, step by step:
 
 1. **split** the incoming messages: leading ``SystemMessage``s join the instructions (after the
-   configured ones); the last ``HumanMessage`` and everything after it (this turn's tool calls)
+   configured ones; one repeating a configured instruction verbatim is not added twice); the
+   last ``HumanMessage`` and everything after it (this turn's tool calls)
    is the TASK layer; the rest is conversation history (MEMORY layer).
 2. **collect**: the query (default: the last human message's text) goes to every retriever
    (documents become KNOWLEDGE items) and to the memory (``recall`` for ``user_id``); in the
@@ -35,7 +36,7 @@ import asyncio
 import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.retrievers import BaseRetriever
@@ -51,20 +52,18 @@ if TYPE_CHECKING:
 
     from langchain_core.documents import Document
     from langchain_core.runnables import Runnable, RunnableConfig
+    from langgraph.store.base import BaseStore
 
     from langchain_ctxorch.memory import StoreMemory
+    from langchain_ctxorch.poison import OnPoison
     from langchain_ctxorch.report import Quarantined
     from langchain_ctxorch.tokens import TokenCounter
 
-__all__ = ["ContextOrchestrator", "OnPoison", "resolve_user_id"]
+__all__ = ["ContextOrchestrator", "resolve_user_id"]
 
-OnPoison = Literal["quarantine", "raise", "annotate"]
-"""What to do with poisoned candidates: drop and report, raise, or keep and mark."""
-
-_ON_POISON: tuple[str, ...] = ("quarantine", "raise", "annotate")
+_ON_POISON: tuple[str, ...] = ("quarantine", "raise", "annotate")  # poison.OnPoison
 _DEFAULT_POLICY = (8000, 1000)
 _WITHHELD_SUFFIX = "~withheld"
-_QUERY_SHOWN = 80
 
 
 class _PoisonFilterLike(Protocol):
@@ -100,11 +99,15 @@ class _Gathered:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def resolve_user_id(config: Mapping[str, Any] | None = None, runtime: Any = None) -> str | None:
-    """Find the user id of a graph run: ``config["configurable"]["user_id"]``, else the runtime.
+def resolve_user_id(
+    config: Mapping[str, Any] | None = None, runtime: Any = None, *, key: str = "user_id"
+) -> str | None:
+    """Find the user id of a graph run: ``config["configurable"][key]``, else the runtime.
 
     The runtime's ``context`` may be an object with a ``user_id`` attribute (a dataclass or
-    pydantic ``context_schema``) or a mapping with a ``"user_id"`` key.
+    pydantic ``context_schema``) or a mapping with a ``"user_id"`` key. On the LangGraph server
+    with custom authentication, ``key="langgraph_auth_user_id"`` reads the authenticated
+    identity instead of a value the client chose.
 
     Example:
         ```python
@@ -113,7 +116,7 @@ def resolve_user_id(config: Mapping[str, Any] | None = None, runtime: Any = None
     """
     if config:
         configurable = config.get("configurable") or {}
-        value = configurable.get("user_id")
+        value = configurable.get(key)
         if value is not None and value != "":
             return str(value)
     context = getattr(runtime, "context", None) if runtime is not None else None
@@ -384,6 +387,35 @@ class ContextOrchestrator:
         clone.memory = memory
         return clone
 
+    def with_store(self, store: BaseStore) -> ContextOrchestrator:
+        """A copy whose memory is a `StoreMemory` on ``store`` (e.g. the LangGraph server's).
+
+        The orchestrator's own `StoreMemory` settings (namespace prefix, poison filter, error
+        policy, tokenizer) are kept when it has one; otherwise the defaults are used with the
+        orchestrator's poison filter.
+
+        Example:
+            ```python
+            orch.with_store(runtime.store).assemble(messages, user_id="alice")
+            ```
+        """
+        from langchain_ctxorch.memory import StoreMemory  # noqa: PLC0415 - imports langgraph
+
+        base = self.memory
+        if base is not None and getattr(base, "store", None) is store:
+            return self
+        if isinstance(base, StoreMemory):
+            memory = StoreMemory(
+                store,
+                namespace_prefix=base.namespace_prefix,
+                poison_filter=base.poison_filter,
+                on_memory_error=base.on_memory_error,
+                tokenizer=base.tokenizer,
+            )
+        else:
+            memory = StoreMemory(store, poison_filter=self.poison_filter)
+        return self.with_memory(memory)
+
     # ------------------------------------------------------------------ public API
 
     def assemble(
@@ -480,6 +512,7 @@ class ContextOrchestrator:
         report_key: str = "context_report",
         emit_event: bool = True,
         memory_from_store: bool = False,
+        user_id_key: str = "user_id",
     ) -> Runnable[Any, dict[str, Any]]:
         """A LangGraph node (sync and async) that packs the state's messages.
 
@@ -488,7 +521,8 @@ class ContextOrchestrator:
         ``config["configurable"]["user_id"]`` or the runtime context. See
         `langchain_ctxorch.graph.ContextState` for the state schema and
         `langchain_ctxorch.graph.make_context_node` for the options (``memory_from_store``
-        reads memories from the graph's store, e.g. the LangGraph server's).
+        reads memories from the graph's store, e.g. the LangGraph server's; ``user_id_key``
+        names the ``configurable`` key holding the user id).
 
         Example:
             ```python
@@ -506,6 +540,7 @@ class ContextOrchestrator:
             report_key=report_key,
             emit_event=emit_event,
             memory_from_store=memory_from_store,
+            user_id_key=user_id_key,
         )
 
     def as_pre_model_hook(

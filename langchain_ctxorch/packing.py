@@ -48,6 +48,7 @@ from langchain_ctxorch.items import ContextItem, Layer, ensure_instance
 from langchain_ctxorch.render import (
     BLOCK_SEPARATOR,
     KNOWLEDGE_HEADER,
+    MARKER_FORMATS,
     MEMORY_HEADER,
     SentenceCache,
     Spotlighter,
@@ -134,6 +135,7 @@ class _Static:
         "result_of",
         "section",
         "user_turn",
+        "wrapper",
     )
 
     def __init__(self, item: ContextItem, section: int) -> None:
@@ -157,6 +159,7 @@ class _Static:
         self.body = ""
         self.message: BaseMessage | None = None
         self.cost = 0
+        self.wrapper = 0  # tokens of the item beyond its (stripped) content
 
 
 class _Call:
@@ -291,6 +294,7 @@ class ContextPacker:
         self._soft_room0 = [_NO_CAP if c is None else c for c in self._soft]
         self._hard_room0 = [_NO_CAP if c is None else c for c in self._hard]
         self._slice_tokens = max(4 * policy.min_cut_tokens, available // 8)
+        self._marker_costs = self._constant_marker_costs()
 
     # ------------------------------------------------------------------ item preparation
 
@@ -300,15 +304,55 @@ class ContextPacker:
             return int(count_message(message))
         return int(self.counter.count_messages([message]))
 
-    def _block_body(self, item: ContextItem, content: str) -> str:
+    def _block_body(self, item: ContextItem, content: str) -> tuple[str, int, int]:
+        """An item's block, its tokens followed by the block separator, and its content's share.
+
+        The block's lines are counted one by one, each with its newline: every line but the
+        first starts with a non-space character, so tiktoken never merges across them and the sum
+        is exact (a property test checks it). Spotlight markers cost the same for every tag and
+        are counted once per packer. Returns ``("", 0, 0)`` when there is no content.
+        """
         text = content.strip()
         if not text:
-            return ""
-        if item.layer is not Layer.INSTRUCTIONS and item.source:
-            text = f"source: {item.source}\n{text}"
-        if self.spotlighter.applies_to(item):
-            text = self.spotlighter.wrap(text)
-        return text
+            return "", 0, 0
+        count = self.counter.count
+        source = (
+            f"source: {item.source}" if item.layer is not Layer.INSTRUCTIONS and item.source else ""
+        )
+        spotlit = self.spotlighter.applies_to(item)
+        if spotlit:
+            lines = (
+                self.spotlighter.wrap_lines(text, source)
+                if source
+                else (self.spotlighter.wrap_lines(text))
+            )
+        else:
+            lines = [source, text] if source else [text]
+        body = "\n".join(lines)
+        if not self._additive:
+            return body, count(body + BLOCK_SEPARATOR), count(text)
+        markers = self._marker_costs
+        if spotlit and markers is not None:
+            own = count(text + "\n")
+            cost = markers[0] + markers[1] + own + (count(source + "\n") if source else 0)
+            return body, cost, own
+        if spotlit:
+            own = count(text + "\n")
+            cost = sum(count(line + "\n") for line in lines[:-1])
+            return body, cost + count(lines[-1] + BLOCK_SEPARATOR), own
+        own = count(text + BLOCK_SEPARATOR)
+        return body, own + (count(source + "\n") if source else 0), own
+
+    def _constant_marker_costs(self) -> tuple[int, int] | None:
+        """Tokens of an opening marker line and a closing marker + separator, if constant."""
+        if not (self._additive and self.spotlighter.enabled):
+            return None
+        count = self.counter.count
+        seen = set()
+        for sample in ("000000000000", "987654321098", "123456789012", "500050005000"):
+            opening, closing = (m.replace("{tag}", sample) for m in MARKER_FORMATS)
+            seen.add((count(opening + "\n"), count(closing + BLOCK_SEPARATOR)))
+        return seen.pop() if len(seen) == 1 else None
 
     def _render_message(self, item: ContextItem, content: str | None = None) -> BaseMessage:
         message = item.to_message()
@@ -342,27 +386,17 @@ class ContextPacker:
         if not misses:
             return found  # type: ignore[return-value]  # every slot is filled
         fresh: list[_Static] = []
-        block_texts: list[str] = []
         for idx, item in misses:
             st = _Static(item, _section(item))
             if st.is_block:
-                st.body = self._block_body(item, item.content)
-                block_texts.append(st.body + BLOCK_SEPARATOR if st.body else "")
+                st.body, st.cost, own = self._block_body(item, item.content)
+                st.wrapper = st.cost - own
             else:
                 st.message = self._render_message(item)
                 st.cost = self._count_message(st.message)
+                st.wrapper = st.cost - self.counter.count(item.content.strip())
             found[idx] = st
             fresh.append(st)
-        count_many = getattr(self.counter, "count_many", None)
-        costs = (
-            count_many(block_texts)
-            if count_many is not None
-            else [self.counter.count(t) for t in block_texts]
-        )
-        blocks = iter(costs)
-        for st in fresh:
-            if st.is_block:
-                st.cost = next(blocks)
         with self._lock:
             if len(cache) + len(fresh) > self._cache_size:
                 cache.clear()
@@ -831,17 +865,19 @@ class _Fill:
         state = self.call.state
         min_cut = self.min_cut
         reason = "selected by utility" if soft else "selected (spill-over)"
+        rooms = self.soft_room if soft else self.hard_room
         for u in units:
             if state[u.members[0]] != _NONE:
                 continue
             left = self.available - self.used
-            if left < min_cut and left < u.cost:
-                if left <= 0:
-                    break
-                continue
-            if u.layer >= 0:
-                room = (self.soft_room if soft else self.hard_room)[u.layer]
-                if room < min_cut and room < u.cost:
+            if left <= 0:
+                break
+            room = left if u.layer < 0 else min(left, rooms[u.layer])
+            if u.cost > room and len(u.members) == 1:
+                # it could only go in cut: skip when it may not be cut or the room cannot hold
+                # its wrapper plus a minimum cut
+                first = self.statics[u.members[0]]
+                if not first.can_cut or room < min_cut + first.wrapper:
                     continue
             self.try_add(u, soft=soft, terms=terms, reason=reason)
 
@@ -912,8 +948,7 @@ class _Fill:
         if share < self.min_cut:
             return None
         item = st.item
-        wrapper = st.cost - counter.count(item.content.strip())
-        target = share - max(wrapper, 0)
+        target = share - max(st.wrapper, 0)
         sliced = self.call.slice_text.get(i)
         for _ in range(4):
             if target < self.min_cut // 2:
@@ -937,8 +972,7 @@ class _Fill:
                 }
             )
             if st.is_block:
-                body = packer._block_body(item, text)  # noqa: SLF001
-                cost = counter.count(body + BLOCK_SEPARATOR)
+                body, cost, _ = packer._block_body(item, text)  # noqa: SLF001
                 message = None
             else:
                 body = ""

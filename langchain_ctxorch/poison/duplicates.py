@@ -4,7 +4,8 @@ Key types:
 
 - `DuplicateDetector`: items whose normalised text (case-folded, whitespace collapsed, NFKC)
   is equal are exact duplicates; near-duplicates are found among items that share their first or
-  last eight words, by Jaccard similarity of word 3-shingles (default >= 0.8). In each cluster the
+  last eight words, by Jaccard similarity of word 3-shingles (default >= 0.85), unless the
+  words they do not share include a number (``$49`` vs ``$59`` is a different fact, not a copy). In each cluster the
   most trusted item is kept (ties: the first in input order); the others are reported.
 
 Conversation messages (items carrying a ``message``: history, current turn, tool results) are
@@ -23,13 +24,13 @@ from __future__ import annotations
 
 import string
 import threading
+import unicodedata
 from typing import TYPE_CHECKING
 
-from langchain_ctxorch.poison._common import normalise_text
 from langchain_ctxorch.report import PoisonFinding
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from langchain_ctxorch.items import ContextItem
@@ -46,28 +47,28 @@ def _shingles(words: list[str], n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def _words(norm: str) -> list[str]:
-    return [w for w in (w.strip(_PUNCT) for w in norm.split()) if w]
+def _words(parts: Iterable[str]) -> list[str]:
+    return [w for w in (w.strip(_PUNCT) for w in parts) if w]
 
 
 class _Sig:
     __slots__ = ("_shingles", "_words", "edges", "norm")
 
     def __init__(self, text: str) -> None:
-        self.norm = normalise_text(text)
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", text)
+        parts = text.casefold().split()
+        self.norm = " ".join(parts)
         self._words: list[str] | None = None
         self._shingles: frozenset[tuple[str, ...]] | None = None
-        raw = self.norm.split(" ")
         self.edges: tuple[tuple[str, ...], ...] = ()
-        if len(raw) >= 2 * _EDGE_WORDS:
-            head = _words(" ".join(raw[: _EDGE_WORDS + 4]))[:_EDGE_WORDS]
-            tail = _words(" ".join(raw[-_EDGE_WORDS - 4 :]))[-_EDGE_WORDS:]
-            self.edges = (("h", *head), ("t", *tail))
+        if len(parts) >= 2 * _EDGE_WORDS:
+            self.edges = (("h", *parts[:_EDGE_WORDS]), ("t", *parts[-_EDGE_WORDS:]))
 
     @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = _words(self.norm)
+            self._words = _words(self.norm.split())
         return self._words
 
     @property
@@ -77,13 +78,18 @@ class _Sig:
         return self._shingles
 
 
+def _numbers_differ(a: _Sig, b: _Sig) -> bool:
+    """True when the words the two texts do not share include a number ($49 vs $59)."""
+    return any(any(ch.isdigit() for ch in w) for w in set(a.words) ^ set(b.words))
+
+
 class DuplicateDetector:
     """Exact and near-exact duplicates among non-conversation items.
 
     Args:
         near: also look for near-duplicates (not only equal normalised text).
         threshold: Jaccard similarity of word 3-shingles at or above which two texts are
-            near-duplicates (0 < threshold <= 1; default 0.8).
+            near-duplicates (0 < threshold <= 1; default 0.85).
         cache_size: how many text signatures to keep between calls.
 
     Raises:
@@ -98,11 +104,11 @@ class DuplicateDetector:
     name = "duplicates"
 
     def __init__(
-        self, *, near: bool = True, threshold: float = 0.8, cache_size: int = 16384
+        self, *, near: bool = True, threshold: float = 0.85, cache_size: int = 16384
     ) -> None:
         """Create the detector."""
         if not 0.0 < threshold <= 1.0:
-            msg = f"threshold must be in (0, 1], got {threshold!r}; the default is 0.8"
+            msg = f"threshold must be in (0, 1], got {threshold!r}; the default is 0.85"
             raise ValueError(msg)
         self.near = near
         self.threshold = threshold
@@ -174,7 +180,7 @@ class DuplicateDetector:
                         if small < self.threshold * large:  # Jaccard <= small / large
                             continue
                         sim = len(sa & sb) / len(sa | sb)
-                        if sim >= self.threshold:
+                        if sim >= self.threshold and not _numbers_differ(sigs[a], sigs[b]):
                             union(a, b, f"near-duplicate (shingle similarity {sim:.2f})")
         clusters: dict[int, list[int]] = {}
         for i in positions:

@@ -63,6 +63,45 @@ __all__ = ["InjectionDetector", "InjectionScan"]
 # --------------------------------------------------------------------------------------------
 # Stage 1: trigger words (lowercase). Every phrase pattern below contains at least one of them.
 _TRIGGERS = (
+    # specific forms of the common words "system", "mode" and "character"
+    "system:",
+    "system :",
+    "system]",
+    "system message",
+    "system prompt",
+    "system note",
+    "system notice",
+    "system override",
+    "system instruction",
+    "system update",
+    "system chain",
+    "system directive",
+    "system command",
+    "system alert",
+    "system paradigm",
+    "system rules",
+    "<system",
+    "token system",
+    "god mode",
+    "evil mode",
+    "chaos mode",
+    "sudo mode",
+    "stan mode",
+    "aim mode",
+    "dude mode",
+    "opposite mode",
+    "dan mode",
+    "developer mode",
+    "mode enabled",
+    "mode activated",
+    "jailbreak mode",
+    "jailbroken mode",
+    "unfiltered mode",
+    "uncensored mode",
+    "unrestricted mode",
+    "in character",
+    "break character",
+    "breaking character",
     # gates for persona, override, address and tool phrasings (see _p)
     "divider",
     "oppositely",
@@ -164,6 +203,14 @@ _TRIGGERS = (
     "leak",
     "exfiltrat",
     "secret",
+    "warnings",
+    "refusals",
+    "disclaimers",
+    "personality",
+    "alter ego",
+    "violat",
+    "concerns",
+    "considerations",
     # overrides (several languages)
     "ignor",
     "disregard",
@@ -216,7 +263,6 @@ _TRIGGERS = (
     "attention",
     "if you are",
     "dear ",
-    "system",
     "assistant",
     "developer",
     "<|",
@@ -242,13 +288,11 @@ _TRIGGERS = (
     "dan,",
     "dan:",
     "dan.",
-    "mode",
     "pretend",
     "act as",
     "roleplay",
     "role-play",
     "role play",
-    "character",
     "persona",
     "unfiltered",
     "uncensored",
@@ -403,7 +447,32 @@ _ALL_TRIGGERS = sorted({*_TRIGGERS, *_LEET_TRIGGERS})
 # A needle that has a shorter needle as its prefix is found through that shorter one.
 _NEEDLES = [t for t in _ALL_TRIGGERS if not any(o != t and t.startswith(o) for o in _ALL_TRIGGERS)]
 _NEEDLE_OF = {t: next(n for n in _NEEDLES if t.startswith(n)) for t in _ALL_TRIGGERS}
-_TRIGGER_RE = re.compile(_trie_regex(_NEEDLES))
+
+
+def _gates(source: str, needle: str) -> bool:
+    """Whether ``needle`` may occur in a match of the pattern ``source`` (over-inclusive).
+
+    A one-word needle must occur in the source not followed by a letter ("mode" is not in
+    "models?"); a phrase needle opens the pattern when each of its words occurs in the source
+    ("you will now" for ``you (?:are|will) (?:now|no longer)``).
+    """
+    words = re.findall(r"[^\W\d_]{2,}", needle)
+    if len(words) > 1:
+        return all(w in source for w in words)
+    return _has_word(source, needle)
+
+
+def _has_word(source: str, word: str) -> bool:
+    """True when ``word`` occurs in ``source`` not followed by a letter."""
+    start = source.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if end >= len(source) or not ("a" <= source[end] <= "z"):
+            return True
+        start = source.find(word, start + 1)
+    return False
+
+
 _ROT13_HINTS: tuple[str, ...] = (
     "fgbc rirelguvat",
     "whfg cevag",
@@ -474,12 +543,15 @@ class _Pattern:
 
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
     source = pattern.lower()
-    gate = frozenset(
-        _NEEDLE_OF[t]
-        for t in _ALL_TRIGGERS
-        if t.strip() and re.search(re.escape(t.strip()) + r"(?![a-z])", source)
-    )
-    return _Pattern(family, weight, re.compile(pattern), gate)
+    if "<\\|" in source or "\\[/?inst" in source:
+        # chat-template tokens: symbols the word-based gate cannot see; always run
+        return _Pattern(family, weight, re.compile(pattern), frozenset())
+    gate = {_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and _gates(source, t.strip())}
+    # Common words are not needles themselves; their specific forms are.
+    for word in ("system", "mode", "character"):
+        if _has_word(source, word):
+            gate.update(_NEEDLE_OF[t] for t in _ALL_TRIGGERS if word in t)
+    return _Pattern(family, weight, re.compile(pattern), frozenset(gate))
 
 
 _PATTERNS: tuple[_Pattern, ...] = (
@@ -811,6 +883,24 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"\b(?:ai|chatbot|language model|model|gpt|bot|assistant|character|persona)"
         r"s? (?:named|called|known as|referred to as|dubbed)\b",
     ),
+    _p(
+        "persona",
+        0.5,
+        r"\bwithout (?:issuing |giving |any |adding )*(?:warnings|refusals|disclaimers|caveats)\b",
+    ),
+    _p(
+        "persona",
+        0.6,
+        r"\b(?:disregard|ignore|bypass|violat)\w*(?: all| any)? (?:ethical|moral|legal|safety)"
+        r"(?: or (?:ethical|moral|legal))? (?:concerns|considerations|guidelines|constraints|"
+        r"boundaries|implications|standards|rules|policies)\b",
+    ),
+    _p(
+        "persona",
+        0.45,
+        r"\b(?:take on|adopt|assume|embody) (?:the |a |an )?(?:\w+ ){0,2}?(?:personality|persona|"
+        r"alter ego)\b",
+    ),
     # ---- prompt leak
     _p(
         "leak",
@@ -934,6 +1024,22 @@ _DISCUSSION_RE = re.compile(
     r"adversar\w+|malicious|red[- ]team\w*|researchers?|vulnerab\w+|mitigat\w+|defen[cs]\w*|"
     r"detect\w*|owasp|exploit\w*|payloads?|classifier|guardrail\w*|security"
 )
+_UNGATED = tuple(i for i, p in enumerate(_PATTERNS) if not p.gate)
+# A needle found by the automaton hides the shorter needles inside it ("new instruction" hides
+# "instruction"), so a needle opens the patterns gated by any needle it contains.
+_BY_NEEDLE: dict[str, tuple[int, ...]] = {
+    n: tuple(i for i, p in enumerate(_PATTERNS) if any(m in n for m in p.gate)) for n in _NEEDLES
+}
+
+
+def _patterns_for(needles: Iterable[str]) -> list[int]:
+    """Indices of the patterns worth running in a window holding ``needles``, in order."""
+    chosen = set(_UNGATED)
+    for n in needles:
+        chosen.update(_BY_NEEDLE.get(n, ()))
+    return sorted(chosen)
+
+
 _DESCRIPTIVE_RE = re.compile(
     r"\b(?:model|llm|ai|assistant|chatbot|system|agent|bot|it|they|them|attackers?|adversar\w*|"
     r"which|cause[sd]?|causing|trick\w*|make[sd]?|making|forc\w+|convinc\w+|manipulat\w+|"
@@ -1037,9 +1143,12 @@ _RUN_RE = re.compile(r"[!-~]{20,}")
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
 _B32_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
+_A85_MARKS = "#$%&;<>@\\^`!?"
+_A85_MIN_MARKS = 3
 _A85_CHARS = frozenset(chr(c) for c in range(33, 118))
 _BLOB_RE = re.compile(r"\S{24,}")
 _MAX_DECODE_RUNS = 16
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _FULLWIDTH_MIN, _FULLWIDTH_MAX = 0xFF01, 0xFF5E
 _PRINTABLE = 0.95
 _MAX_DECODE_CHARS = 8192
@@ -1144,7 +1253,7 @@ def _decode_hex(run: str) -> str | None:
     return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
-def _build_automaton() -> Any:  # noqa: ANN401 - ahocorasick_rs is optional and untyped here
+def _build_automaton() -> Any:
     """An Aho-Corasick automaton over the trigger words (None without ``ahocorasick-rs``).
 
     ``ahocorasick-rs`` finds all trigger words in one pass at >100 MB/s; without it the same
@@ -1235,14 +1344,19 @@ class InjectionDetector:
         self.max_trust = Trust.parse(max_trust)
         self._cache = _ScanCache(cache_size)
         self._automaton = _build_automaton()
+        self._trigger_re = (
+            None if self._automaton is not None else re.compile(_trie_regex(_NEEDLES))
+        )
 
     def _triggers(self, low: str) -> Iterable[tuple[int, str]]:
         """(position, needle) of every trigger word in the lowercased text, in order."""
-        if self._automaton is not None:
+        if self._automaton is not None and (low.isascii() or not _SURROGATE_RE.search(low)):
             return [
                 (start, _NEEDLES[i]) for i, start, _ in self._automaton.find_matches_as_indexes(low)
             ]
-        return ((m.start(), m.group()) for m in _TRIGGER_RE.finditer(low))
+        if self._trigger_re is None:  # only lone surrogates get here: the automaton needs UTF-8
+            self._trigger_re = re.compile(_trie_regex(_NEEDLES))
+        return ((m.start(), m.group()) for m in self._trigger_re.finditer(low))
 
     def applies_to(self, item: ContextItem) -> bool:
         """Whether ``item`` is scanned: below ``max_trust`` and not a conversation turn."""
@@ -1346,9 +1460,10 @@ class InjectionDetector:
         label: str,
     ) -> None:
         discussion: bool | None = None
-        for index, pattern in enumerate(_PATTERNS):
+        for index in _patterns_for(needles):
+            pattern = _PATTERNS[index]
             key = f"{label}{index}"
-            if key in evidence or (pattern.gate and pattern.gate.isdisjoint(needles)):
+            if key in evidence:
                 continue
             m = pattern.regex.search(window)
             if m is None:
@@ -1444,7 +1559,7 @@ class InjectionDetector:
                 if core.isalpha() and (core.islower() or core.isupper()):
                     continue
                 decoded, kind = _decode_base64(run), "base64"
-            elif _A85_CHARS.issuperset(run):
+            elif _A85_CHARS.issuperset(run) and sum(c in run for c in _A85_MARKS) >= _A85_MIN_MARKS:
                 decoded, kind = _decode_a85(run), "ascii85"
             else:
                 continue

@@ -315,3 +315,13 @@ def test_with_memory_shares_the_packer() -> None:
     assert clone.packer is orch.packer
     with pytest.raises(TypeError, match="StoreMemory"):
         orch.with_memory(object())  # type: ignore[arg-type]
+
+
+def test_node_reads_the_configured_user_id_key() -> None:
+    orch = make_orch(memory=memory_with_facts())
+    node = orch.as_node(user_id_key="langgraph_auth_user_id")
+    config: Any = {"configurable": {"user_id": "alice", "langgraph_auth_user_id": "bob"}}
+    out = node.invoke({"messages": [HumanMessage("Which plan am I on?")]}, config)
+    text = text_of(out["context_messages"])
+    assert "Bob is on the Team plan" in text
+    assert "Alice" not in text

@@ -211,3 +211,24 @@ def test_package_import_does_not_import_langchain_agents() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_memory_from_the_agent_store() -> None:
+    store = InMemoryStore()
+    StoreMemory(store).remember("erin", "Erin's company is on the Business plan.", fact_key="plan")
+    orch = make_orch(retriever=None)  # no memory of its own
+    model = RecordingChatModel(script=[AIMessage("Noted.")] * 4)
+    middleware = ContextOrchestrationMiddleware(
+        orch, memory_from_store=True, extract_memories=_extract
+    )
+    agent = create_agent(model, middleware=[middleware], store=store, checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "store", "user_id": "erin"}}
+    agent.invoke({"messages": [HumanMessage("Remember: our plan renews in March.")]}, config)
+    await agent.ainvoke(
+        {"messages": [HumanMessage("Which plan are we on, and when does the plan renew?")]}, config
+    )
+    assert "Business plan" in text_of(model.inputs[-1])
+    assert "renews in March" in text_of(model.inputs[-1])
+    assert orch.memory is None
+    recalled = [i.content for i in StoreMemory(store).recall("erin", "plan renews", limit=5)]
+    assert "our plan renews in March." in recalled

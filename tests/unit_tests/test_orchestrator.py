@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -378,3 +379,31 @@ def test_repr_and_properties() -> None:
     assert "BM25KnowledgeRetriever" in repr(orch)
     assert orch.policy.available == 1300
     assert orch.counter.count("hello") == 1
+
+
+def test_resolve_user_id_with_another_key() -> None:
+    config = {
+        "configurable": {"user_id": "chosen-by-client", "langgraph_auth_user_id": "authenticated"}
+    }
+    assert resolve_user_id(config, key="langgraph_auth_user_id") == "authenticated"
+    assert resolve_user_id(config) == "chosen-by-client"
+
+
+async def test_now_decides_expiry_in_both_paths() -> None:
+    docs = [
+        Document(
+            "Pro plan promo: 20% off.",
+            id="promo",
+            metadata={"expires_at": "2099-06-01T00:00:00+00:00"},
+        )
+    ]
+    orch = make_orch(retriever=BM25KnowledgeRetriever.from_documents(docs, k=1))
+    question = [HumanMessage("Is there a Pro plan promo?")]
+    early = datetime(2099, 5, 1, tzinfo=timezone.utc)
+    late = datetime(2099, 7, 1, tzinfo=timezone.utc)
+    assert orch.assemble(question, now=early).report.decision("promo").action == "included"
+    assert (await orch.aassemble(question, now=early)).report.decision("promo").action == "included"
+    assert orch.assemble(question, now=late).report.decision("promo").action == "quarantined"
+    assert (await orch.aassemble(question, now=late)).report.decision(
+        "promo"
+    ).action == "quarantined"

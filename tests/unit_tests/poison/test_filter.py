@@ -183,13 +183,30 @@ LONG = (
 def test_exact_and_near_duplicates_keep_most_trusted() -> None:
     a = k(LONG, "a")
     b = k(LONG.upper(), "b", trust=Trust.INTERNAL)
-    c = k(LONG.replace("single", "lovely"), "c")
+    long2 = (
+        "Our refund policy lets customers return any unused item within thirty days of delivery "
+        "for a full refund to the original payment method, and exchanges are processed within "
+        "five business days after the warehouse receives the parcel in good condition overall."
+    )
+    a2 = k(long2, "a2")
+    c = k(long2.replace("overall", "anyway"), "c")
     other = k("Completely different text about refunds and shipping times.", "o")
-    res = PoisonFilter(detectors=[DuplicateDetector()]).filter([a, b, c, other])
-    assert ids(res.kept) == ["b", "o"]
+    res = PoisonFilter(detectors=[DuplicateDetector()]).filter([a, b, a2, c, other])
+    assert ids(res.kept) == ["b", "a2", "o"]
     details = {q.item.id: q.findings[0].detail for q in res.quarantined}
     assert set(details) == {"a", "c"}
     assert "b" in details["a"]
+    assert "near-duplicate" in details["c"]
+    assert "a2" in details["c"]
+
+
+def test_near_duplicates_that_differ_in_a_number_are_kept() -> None:
+    old = k(LONG + " The Pro plan costs $49 per month.", "old")
+    new = k(LONG + " The Pro plan costs $59 per month.", "new")
+    assert ids(PoisonFilter(detectors=[DuplicateDetector()]).filter([old, new]).kept) == [
+        "old",
+        "new",
+    ]
 
 
 def test_duplicate_tie_keeps_first() -> None:
