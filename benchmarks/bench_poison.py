@@ -48,7 +48,7 @@ def stdlib_text(limit: int) -> list[str]:
             continue
         try:
             mod = importlib.import_module(name)
-        except Exception:  # noqa: S112 - modules that cannot be imported here are skipped
+        except Exception:  # modules that cannot be imported here are skipped
             continue
         for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))]:
             doc = getattr(obj, "__doc__", None)

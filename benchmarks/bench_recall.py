@@ -29,10 +29,10 @@ from langchain_core.messages import HumanMessage
 from rank_bm25 import BM25Okapi
 
 sys.path.insert(0, str(Path(__file__).parent))
-import corpus  # noqa: E402
+import corpus
 
-from langchain_ctxorch import BudgetPolicy, ContextItem, ContextPacker, Layer, get_token_counter  # noqa: E402
-from langchain_ctxorch.scoring import DEFAULT_TOKENIZER  # noqa: E402
+from langchain_ctxorch import BudgetPolicy, ContextItem, ContextPacker, Layer, get_token_counter
+from langchain_ctxorch.scoring import DEFAULT_TOKENIZER
 
 _WS = re.compile(r"\s+")
 _SENT = re.compile(r"(?<=[.!?])\s+")
@@ -76,7 +76,7 @@ def build(
             continue
         seen.add(answer)
         terms = DEFAULT_TOKENIZER(answer)
-        picked = rng.sample(terms, k=max(3, len(terms) // 2)) + [rng.choice(vocabulary)]
+        picked = [*rng.sample(terms, k=max(3, len(terms) // 2)), rng.choice(vocabulary)]
         rng.shuffle(picked)
         qa.append((" ".join(picked), answer))
     return docs, qa
@@ -104,7 +104,10 @@ def main() -> None:
     lengths = sorted(counter.count(t) for _, t in docs)
     bm25 = BM25Okapi([DEFAULT_TOKENIZER(t) for _, t in docs])
     budgets = (1000, 2000, 4000, 8000)
-    results: dict[str, dict[int, int]] = {m: dict.fromkeys(budgets, 0) for m in ("ctxorch", "bm25-topk-truncate", "bm25-top4-truncate")}
+    results: dict[str, dict[int, int]] = {
+        m: dict.fromkeys(budgets, 0)
+        for m in ("ctxorch", "bm25-topk-truncate", "bm25-top4-truncate")
+    }
     t_pack: list[float] = []
     for budget in budgets:
         packer = ContextPacker(BudgetPolicy(budget), counter)
@@ -116,8 +119,13 @@ def main() -> None:
             window = norm(packed.to_text())
             results["ctxorch"][budget] += answer in window
             # the baselines get the room the packer had for knowledge
-            content_budget = packed.report.budget - (packed.report.used - packed.report.layers[Layer.KNOWLEDGE].used)
-            ranked = sorted(range(len(docs)), key=lambda i, s=bm25.get_scores(DEFAULT_TOKENIZER(question)): (-s[i], i))
+            content_budget = packed.report.budget - (
+                packed.report.used - packed.report.layers[Layer.KNOWLEDGE].used
+            )
+            ranked = sorted(
+                range(len(docs)),
+                key=lambda i, s=bm25.get_scores(DEFAULT_TOKENIZER(question)): (-s[i], i),
+            )
             for name, k in (("bm25-topk-truncate", len(docs)), ("bm25-top4-truncate", 4)):
                 left = content_budget
                 parts: list[str] = []
@@ -141,7 +149,9 @@ def main() -> None:
     for name, row in results.items():
         print(f"| {name} | " + " | ".join(f"{row[b] / len(qa):.2f}" for b in budgets) + " |")
     t_pack.sort()
-    print(f"\npack time per question: median {t_pack[len(t_pack) // 2] * 1000:.1f} ms (pool of {len(items) + 2} candidates)")
+    print(
+        f"\npack time per question: median {t_pack[len(t_pack) // 2] * 1000:.1f} ms (pool of {len(items) + 2} candidates)"
+    )
 
 
 if __name__ == "__main__":

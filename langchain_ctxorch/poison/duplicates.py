@@ -5,8 +5,9 @@ Key types:
 - `DuplicateDetector`: items whose normalised text (case-folded, whitespace collapsed, NFKC)
   is equal are exact duplicates; near-duplicates are found among items that share their first or
   last eight words, by Jaccard similarity of word 3-shingles (default >= 0.85), unless the
-  words they do not share include a number (``$49`` vs ``$59`` is a different fact, not a copy). In each cluster the
-  most trusted item is kept (ties: the first in input order); the others are reported.
+  words they do not share include a number (``$49`` vs ``$59`` is a different fact, not a
+  copy). In each cluster the most trusted item is kept (ties: the first in input order); the
+  others are reported.
 
 Conversation messages (items carrying a ``message``: history, current turn, tool results) are
 never compared: "ok" twice in a chat is not poison.
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["DuplicateDetector"]
 
 _EDGE_WORDS = 8
+_MEMO_SIZE = 4
 _PUNCT = string.punctuation + "“”‘’«»…"
 
 
@@ -115,6 +117,7 @@ class DuplicateDetector:
         self._cache_size = cache_size
         self._cache: dict[str, _Sig] = {}
         self._lock = threading.Lock()
+        self._memo: dict[tuple[object, ...], dict[int, list[PoisonFinding]]] = {}
 
     def _sig(self, text: str) -> _Sig:
         hit = self._cache.get(text)
@@ -138,7 +141,20 @@ class DuplicateDetector:
         query: str | None = None,  # noqa: ARG002 - part of the Detector protocol
         now: datetime | None = None,  # noqa: ARG002 - part of the Detector protocol
     ) -> dict[int, list[PoisonFinding]]:
-        """Findings by input position."""
+        """Findings by input position (the last few results are memoised by their input)."""
+        key = tuple((it.id, it.content, int(it.trust), it.message is None) for it in items)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return {i: list(found) for i, found in hit.items()}
+        out = self._detect(items)
+        if self._cache_size > 0:
+            with self._lock:
+                while len(self._memo) >= _MEMO_SIZE:
+                    del self._memo[next(iter(self._memo))]
+                self._memo[key] = {i: list(found) for i, found in out.items()}
+        return out
+
+    def _detect(self, items: Sequence[ContextItem]) -> dict[int, list[PoisonFinding]]:
         positions = [i for i, item in enumerate(items) if item.message is None]
         if len(positions) < 2:  # noqa: PLR2004
             return {}

@@ -325,3 +325,46 @@ def test_node_reads_the_configured_user_id_key() -> None:
     text = text_of(out["context_messages"])
     assert "Bob is on the Team plan" in text
     assert "Alice" not in text
+
+
+def test_prebuilt_graph_topology() -> None:
+    with_tools = build_context_graph(
+        scripted_model(), make_orch(), tools=[lookup_order]
+    ).get_graph()
+    assert set(with_tools.nodes) == {"__start__", "context", "model", "tools", "__end__"}
+    edges = {(e.source, e.target) for e in with_tools.edges}
+    assert edges == {
+        ("__start__", "context"),
+        ("context", "model"),
+        ("model", "tools"),
+        ("model", "__end__"),
+        ("tools", "context"),
+    }
+    plain = build_context_graph(scripted_model(), make_orch()).get_graph()
+    assert {(e.source, e.target) for e in plain.edges} == {
+        ("__start__", "context"),
+        ("context", "model"),
+        ("model", "__end__"),
+    }
+
+
+# See test_pre_model_hook_with_create_react_agent for why the deprecation is ignored.
+@pytest.mark.filterwarnings("ignore::langgraph.warnings.LangGraphDeprecationWarning")
+def test_pre_model_hook_can_write_the_report() -> None:
+    from langgraph.prebuilt import create_react_agent  # noqa: PLC0415
+    from langgraph.prebuilt.chat_agent_executor import AgentState  # noqa: PLC0415
+
+    class State(AgentState):
+        context_report: dict[str, Any]
+
+    orch = make_orch()
+    model = RecordingChatModel(script=[AIMessage("ok")])
+    agent = create_react_agent(
+        model,
+        [],
+        pre_model_hook=orch.as_pre_model_hook(report_key="context_report"),
+        state_schema=State,
+    )
+    out = agent.invoke({"messages": [HumanMessage("What does the Pro plan cost?")]})
+    assert out["context_report"]["used"] <= out["context_report"]["budget"]
+    assert FRESH in text_of(model.inputs[0])

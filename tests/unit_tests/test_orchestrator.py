@@ -407,3 +407,19 @@ async def test_now_decides_expiry_in_both_paths() -> None:
     assert (await orch.aassemble(question, now=late)).report.decision(
         "promo"
     ).action == "quarantined"
+
+
+async def test_async_path_makes_no_blocking_calls() -> None:
+    from blockbuster import blockbuster_ctx  # noqa: PLC0415
+
+    memory = StoreMemory(InMemoryStore())
+    memory.remember("alice", "Alice likes the Pro plan.", fact_key="plan")
+    orch = make_orch(memory=memory)
+    node = orch.as_node()
+    state = {"messages": conversation()}
+    config: Any = {"configurable": {"user_id": "alice"}}
+    warm = await node.ainvoke(state, config)  # first use imports modules; not the steady state
+    with blockbuster_ctx():
+        packed = await orch.aassemble(conversation(), user_id="alice")
+        out = await node.ainvoke(state, config)
+    assert out["context_report"] == warm["context_report"] == packed.report.to_dict()
