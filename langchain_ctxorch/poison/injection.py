@@ -211,6 +211,52 @@ _TRIGGERS = (
     "violat",
     "concerns",
     "considerations",
+    "exclusively",
+    "solely",
+    "role of",
+    "everything",
+    "all of that",
+    "alles",
+    "tout",
+    "todo",
+    "tutto",
+    "tudo",
+    "всё",
+    "все",
+    "when summari",
+    "when you",
+    "when translat",
+    "when reading",
+    "when read",
+    "when process",
+    "when analy",
+    "when answering",
+    "when asked",
+    "include a link",
+    "include this link",
+    "include the following link",
+    "verbatim",
+    "what were you",
+    "what are you",
+    "what have you",
+    "start of this",
+    "beginning of this",
+    "start of the",
+    "start of our",
+    "agents:",
+    "agent:",
+    "ai:",
+    "ai,",
+    "llm:",
+    "llm,",
+    "assistant:",
+    "assistant,",
+    "chatbot:",
+    "copilot:",
+    "copilot,",
+    "gpt:",
+    "claude:",
+    "bot:",
     # overrides (several languages)
     "ignor",
     "disregard",
@@ -493,17 +539,21 @@ _LEET_NEEDLES = frozenset(_NEEDLE_OF[h] for h in _LEET_TRIGGERS)
 # Stage 2: phrase patterns, run on lowercased windows. Bounded repetition only.
 _W = r"[^\w\n]{1,4}"  # a short separator between words (no newlines)
 _DET = (
-    r"(?:all|any|every|each|of|the|your|my|these|those|this|that|previous|previously|prior|"
+    r"(?:all|any|every|each|of|the|your|these|those|this|that|previous|previously|prior|"
     r"above|earlier|preceding|foregoing|former|initial|original|old|given|provided|existing|"
     r"current|system|developer|safety|other|following|before|and|mentioned|stated|said|"
     r"received|you|have|got|been|were|was|instructed|entire|whole|remaining|rest|that|were)"
 )
 _NOUN = (
-    r"(?:instructions?|prompts?|rules|directives?|guidelines|commands?|orders|context|guidance|"
-    r"programming|constraints|restrictions|polic(?:y|ies)|messages?|directions|conversation|"
-    r"inputs?|everything|tasks?|requests?|training|settings|guardrails|safeguards|filters|"
-    r"limitations)"
+    r"(?:instructions?|prompts?|directives?|guidelines|guidance|programming|constraints|"
+    r"restrictions|polic(?:y|ies)|directions|training|guardrails|safeguards|filters|limitations)"
 )
+# Nouns that are instructions only next to a determiner pointing back at them ("previous rules").
+_SOFT_NOUN = (
+    r"(?:rules|commands?|orders|context|messages?|conversation|inputs?|everything|tasks?|"
+    r"requests?|settings)"
+)
+_BACK_DET = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|initial|original|your)"
 _WEAK_VERB = (
     r"(?:overrid(?:e|ing)|bypass(?:ing)?|skip|neglect|abandon|discard|dismiss|set aside|throw out)"
 )
@@ -559,6 +609,12 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p("override", 0.9, rf"\b{_VERB}(?:{_W}{_DET}){{0,6}}{_W}{_NOUN}\b"),
     _p(
         "override",
+        0.85,
+        rf"\b{_VERB}(?:{_W}{_DET}){{0,3}}{_W}{_BACK_DET}(?:{_W}{_DET}){{0,3}}{_W}{_SOFT_NOUN}\b",
+    ),
+    _p("override", 0.45, rf"\b{_VERB}(?:{_W}{_DET}){{0,3}}{_W}{_SOFT_NOUN}\b"),
+    _p(
+        "override",
         0.6,
         rf"\b{_VERB}(?:{_W}{_DET}){{0,6}}{_W}(?:text|data|info|information|content)\b",
     ),
@@ -583,14 +639,24 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "override",
         0.75,
-        rf"\bnew{_W}(?:instructions?|rules|task|directive|objective|role|"
-        r"system prompt|orders)\s{0,3}(?::|are|is)",
+        rf"\bnew{_W}(?:instructions?|directives?|system prompt|orders)\s{{0,3}}(?::|are|is)",
     ),
     _p(
         "override",
-        0.6,
-        rf"\bfrom now on,?{_W}(?:you|your|act|respond|answer|reply|only|always|"
-        r"never|ignore|pretend)\b",
+        0.4,
+        rf"\bnew{_W}(?:rules|task|objective|role|goal)\s{{0,3}}(?::|are|is)",
+    ),
+    _p(
+        "override",
+        0.7,
+        rf"\bfrom now on,?{_W}(?:(?:you|you'll) (?:are|will|must|shall|should|'re)? ?(?:act|be|"
+        r"respond|answer|reply|only|always|never|ignore|pretend|obey|follow|play|speak|talk)|"
+        r"act|respond|answer|reply|only|always|never|ignore|pretend)\b",
+    ),
+    _p(
+        "override",
+        0.3,
+        rf"\bfrom now on,?{_W}(?:you|your)\b",
     ),
     _p(
         "override",
@@ -624,11 +690,41 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "override",
         0.85,
+        r"\bforget (?:about )?(?:everything|all(?: of)? that|all of the above)(?: (?:before|above|"
+        r"prior|so far|until now|said|that came before|you (?:were|have been) told))\b",
+    ),
+    _p(
+        "override",
+        0.8,
+        r"\b(?:vergiss|vergessen sie|ignorier\w*|oubli\w*|olvid\w*|dimentica\w*|esquec\w*|"
+        r"ignor[ae]\w*|забудь\w*|игнорир\w*)\W+(?:\w+\W+){0,3}?(?:alles|tout|todo|tutto|tudo|"
+        r"всё|все)\W+(?:\w+\W+){0,3}?(?:davor|vorher|bisher|oben|zuvor|précède|précédent\w*|avant|"
+        r"anterior\w*|antes|precedente|prima|acima|выше|ранее|до этого)",
+    ),
+    _p(
+        "override",
+        0.85,
         r"(?:忽略|无视|忽视|不要理会|忘记|忘掉).{0,10}(?:指令|指示|说明|提示|规则|命令|要求)",
     ),
     _p("override", 0.85, r"(?:指示|命令|ルール|プロンプト|指令).{0,10}(?:無視|忘れ)"),
     _p("override", 0.85, r"(?:지시|명령|지침|프롬프트|규칙).{0,10}(?:무시|잊어)"),
     # ---- addressing the model directly
+    _p(
+        "address",
+        0.8,
+        r"(?:^|[\n.!?>-]\s?)(?:ai|llm|llms|assistant|chatbot|ai agents?|agents?|bots?|gpt|"
+        r"chatgpt|claude|copilot|gemini)\s?[:,]\s?(?:please )?(?:ignore|disregard|forget|do not|"
+        r"don'?t|you must|always|never|output|print|say|reply|respond|tell|send|call|run|execute|"
+        r"include|write|reveal)\b",
+    ),
+    _p(
+        "address",
+        0.55,
+        r"\bwhen (?:you )?(?:are )?(?:summari[sz]\w*|translat\w*|answering|asked about) "
+        r"(?:this|the following|these) (?:email|e-mail|page|"
+        r"document|text|message|article|file|review|site|website|content)s?\b",
+    ),
+    _p("exfil", 0.3, r"\binclude (?:a|this|the following) link to\b"),
     _p(
         "address",
         0.8,
@@ -665,7 +761,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "role",
         0.45,
-        r"(?:^|\n|\]|>)[ \t>*#\[]{0,4}(?:system|assistant|developer|admin|"
+        r"(?:^|\n|\]|>)[ \t>*#\[]{0,4}(?:system|developer|admin|"
         r"root|sys)(?: (?:message|prompt|note|override|update|instruction)s?)?\s?[:\]]",
     ),
     _p("role", 0.6, r"\[(?:system|admin|developer|sys|assistant)\](?!\()"),
@@ -677,7 +773,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "role",
-        0.5,
+        0.4,
         r"(?:^|\n)[ \t>]{0,3}(?:user|human)\s?:.{0,300}?\n[ \t>]{0,3}"
         r"(?:assistant|ai|system)\s?:",
     ),
@@ -701,7 +797,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "override",
-        0.5,
+        0.45,
         rf"\b{_VERB}(?:{_W}{_DET}){{0,4}}(?:{_W}\w+)?{_W}(?:indicators|details|"
         r"evidence|facts|criteria|warnings|information|parts|sections|documents|snippets)\b",
     ),
@@ -713,7 +809,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "override",
-        0.6,
+        0.45,
         r"\bif (?:you are |you're |you get |you were )?asked (?:about|how|what|"
         r"whether|to|for|if)\b.{0,160}?\b(?:respond|reply|answer|say|output|state)"
         r"(?: only)? with\b",
@@ -735,7 +831,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "persona",
         0.8,
-        r"\b(?:dan|jailbreak|jailbroken|god|evil|unrestricted|unfiltered|"
+        r"\b(?:dan|jailbreak|jailbroken|evil|unrestricted|unfiltered|"
         r"uncensored|chaos|opposite|dude|stan|aim|anti-?\w+|sudo) mode\b",
     ),
     _p("persona", 0.35, r"\bdeveloper mode\b"),
@@ -780,7 +876,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "persona",
-        0.6,
+        0.45,
         r"\b(?:never refuses?|will never refuse|(?:cannot|can'?t|must not|"
         r"mustn'?t|won'?t|will not|shall not|should not|shouldn'?t) (?:ever )?refuse|"
         r"not allowed to refuse|do not refuse|don'?t refuse|never (?:decline|say no)|"
@@ -797,8 +893,15 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "persona",
         0.6,
         r"\b(?:you are|you're) (?:now |going to |about to )?(?:be |act as |play )?"
-        r"(?:an? )?(?:\w+ ){0,2}?(?:named|called)\b|\byou (?:are|will) (?:now|no longer)\b|"
+        r"(?:an? )?(?:\w+ ){0,2}?(?:named|called)\b|\byou are no longer\b|"
+        r"\byou will now (?:act|be|respond|pretend|play|answer|reply|pose|simulate|become|"
+        r"speak|talk|follow|obey|ignore|take on|assume|adopt)\b|"
         r"\byou (?:are|will be|'re) going to (?:act|pretend|play|be|simulate)\b",
+    ),
+    _p(
+        "persona",
+        0.35,
+        r"\byou are now (?:an?|in|going|called|named|known|free|unrestricted|jailbroken|my)\b",
     ),
     _p(
         "persona",
@@ -828,9 +931,11 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "persona",
         0.8,
-        r"\bgod ?mode\b|\bunfilteredly\b|\bunfliteredly\b|\bunrestrictedly\b|"
-        r"\bliberat(?:ed|ing|ion) (?:response|mode|mana|answer)\b",
+        r"\bunfilteredly\b|\bunfliteredly\b|\bunrestrictedly\b|"
+        r"\bliberat(?:ed|ing|ion) (?:response|mode|mana|answer)\b|"
+        r"\b(?:god ?mode|dan mode|developer mode)\W{0,3}(?:enabled|activated|on)\b",
     ),
+    _p("persona", 0.45, r"\bgod ?mode\b"),
     _p(
         "persona",
         0.6,
@@ -853,7 +958,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "persona",
-        0.5,
+        0.4,
         r"\bpretend (?:that )?(?:you are|you're|to be)\b|\bact (?:like|as if) you(?: are|'re)\b"
         r"|\bfrom this (?:moment|point) (?:on|onwards?|forward)\b",
     ),
@@ -899,15 +1004,27 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "persona",
         0.45,
         r"\b(?:take on|adopt|assume|embody) (?:the |a |an )?(?:\w+ ){0,2}?(?:personality|persona|"
-        r"alter ego)\b",
+        r"alter ego|role of)\b",
+    ),
+    _p(
+        "override",
+        0.3,
+        r"\b(?:focus|concentrate|rely) (?:exclusively|only|solely) on\b",
     ),
     # ---- prompt leak
+    _p(
+        "leak",
+        0.6,
+        r"\bwhat (?:were|are|have) you (?:been )?(?:told|instructed|asked|programmed|configured)\b",
+    ),
+    _p("leak", 0.45, r"\b(?:repeat|print|output|recite|echo)\b.{0,40}?\bverbatim\b"),
+    _p("leak", 0.3, r"\b(?:start|beginning) of (?:this|the|our) (?:conversation|chat|session)\b"),
     _p(
         "leak",
         0.85,
         rf"\b(?:reveal|print|show|display|repeat|output|tell me|give me|share|leak|"
         r"dump|spell[- ]?check|translate|write out|recite|echo|expose|disclose|"
-        rf"summari[sz]e)\b(?:{_W}(?!its\b|their\b|his\b|her\b)\w+){{0,3}}?{_W}"
+        rf"summari[sz]e)\b(?:{_W}(?!its\b|their\b|his\b|her\b)\w+){{0,6}}?{_W}"
         r"(?:system prompt|system message|"
         r"system instructions|initial (?:prompt|instructions)|original (?:prompt|instructions)|"
         r"hidden (?:prompt|instructions)|secret (?:prompt|instructions|password|key)|"
@@ -945,9 +1062,9 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _p(
         "tool",
-        0.6,
+        0.45,
         r"\b(?:do not|don'?t|never) (?:tell|inform|mention|notify|alert|ask|warn|"
-        r"reveal (?:this |it )?to) (?:the user|anyone|them|the human)\b|"
+        r"reveal (?:this |it )?to) (?:the user|the human)\b|"
         r"\b(?:the user|they) (?:must not|should not|shouldn'?t|won'?t|must never) "
         r"(?:know|notice|be told|find out)\b",
     ),
@@ -1009,7 +1126,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     # ---- encoded payload requests
     _p(
         "encoding",
-        0.45,
+        0.4,
         r"\bdecode (?:the following|this|these|it|the (?:text|string|message))\b"
         r"|\b(?:base64|base32|base16|hex|rot13|rot-13|caesar|morse|braille|ascii85|uuencode|"
         r"binary|leetspeak|atbash|nato|zalgo|ecoji|base2048|quoted-printable|mime|encoded)"
@@ -1043,7 +1160,7 @@ def _patterns_for(needles: Iterable[str]) -> list[int]:
 _DESCRIPTIVE_RE = re.compile(
     r"\b(?:model|llm|ai|assistant|chatbot|system|agent|bot|it|they|them|attackers?|adversar\w*|"
     r"which|cause[sd]?|causing|trick\w*|make[sd]?|making|forc\w+|convinc\w+|manipulat\w+|"
-    r"persuad\w+|attempts?|tries|try|trying|designed|meant)\W+(?:\w+\W+)?(?:to|into|may|might|"
+    r"persuad\w+|attempts?|tries|try|trying|designed|meant)\W+(?:\w+\W+){0,2}(?:to|into|may|might|"
     r"could|would|can|will|should|not)?\W*$"
 )
 _FRAMING_RE = re.compile(
@@ -1561,7 +1678,7 @@ class InjectionDetector:
             if tried >= _MAX_DECODE_RUNS:
                 break
         if decoded_any:
-            evidence["encoded-blob"] = (0.3, "encoding: an encoded run decodes to text")
+            evidence["encoded-blob"] = (0.15, "encoding: an encoded run decodes to text")
         elif any(v[1].startswith("encoding:") for v in evidence.values()) and _BLOB_RE.search(text):
             evidence["encoded-blob"] = (0.3, "encoding: an opaque run next to a decode request")
 

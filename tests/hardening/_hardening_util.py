@@ -1,0 +1,74 @@
+"""Timing and generation helpers of the hardening suite.
+
+Growth checks compare the time of the same operation on an input and on one ``factor`` times
+larger: linear code grows ~``factor``x, quadratic code ~``factor**2``x. Only the ratio is
+asserted, never an absolute time, so the checks hold on slow and busy machines; each side is the
+best of a few runs with the garbage collector paused, and a failing ratio is measured once more
+before it counts.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+GROWTH_FACTOR = 10
+GROWTH_LIMIT = 20.0
+"""10x the input must take well under 20x the time (a quadratic algorithm takes ~100x)."""
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """The best wall time of ``repeat`` calls of ``fn`` (seconds), with gc paused."""
+    best = float("inf")
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        if enabled:
+            gc.enable()
+    return best
+
+
+def growth(
+    make: Callable[[int], Any],
+    run: Callable[[Any], Any],
+    n: int,
+    *,
+    factor: int = GROWTH_FACTOR,
+    repeat: int = 3,
+) -> tuple[float, float, float]:
+    """``(ratio, t_small, t_large)`` of ``run(make(n * factor))`` against ``run(make(n))``."""
+    small, large = make(n), make(n * factor)
+    run(small)  # warm caches that are not part of the cost (imports, compiled patterns)
+    t_small = best_time(lambda: run(small), repeat)
+    t_large = best_time(lambda: run(large), 1 if t_small * factor > 1.0 else repeat)
+    return t_large / max(t_small, 1e-9), t_small, t_large
+
+
+def assert_linear(
+    make: Callable[[int], Any],
+    run: Callable[[Any], Any],
+    n: int,
+    *,
+    what: str,
+    factor: int = GROWTH_FACTOR,
+    limit: float = GROWTH_LIMIT,
+    repeat: int = 3,
+) -> None:
+    """Fail when ``factor``x the input takes ``limit``x the time or more (measured twice)."""
+    ratio, t_small, t_large = growth(make, run, n, factor=factor, repeat=repeat)
+    if ratio >= limit:  # one more measurement before blaming the code for machine noise
+        ratio, t_small, t_large = min(
+            (ratio, t_small, t_large), growth(make, run, n, factor=factor, repeat=repeat)
+        )
+    assert ratio < limit, (
+        f"{what}: {factor}x the input ({n} -> {n * factor}) took {ratio:.1f}x the time "
+        f"({t_small * 1e3:.2f} ms -> {t_large * 1e3:.1f} ms); expected well under {limit:.0f}x"
+    )
