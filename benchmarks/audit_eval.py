@@ -3,8 +3,9 @@
 For every gold sentence the audit's verdict is "fact" when fact findings cover at least half of
 the sentence's characters (the audit splits sentences itself, so spans are matched by overlap).
 Reports precision, recall and F1 of the fact class for the ``dev`` split (the prompts the
-heuristics were developed on), the ``holdout`` split (labelled before the audit was run on them)
-and both, next to a naive baseline a user might write instead ("a sentence with a digit, a $ or a
+heuristics were developed on), the ``holdout`` split (labelled before the audit was run on them),
+the ``holdout2`` split (a second held-out set in ``system_prompts_holdout2.jsonl``, collected and
+labelled by another annotator before the audit was run on it) and all of them together, next to a naive baseline a user might write instead ("a sentence with a digit, a $ or a
 URL is a fact"), and lists every error.
 
 Run:
@@ -23,12 +24,16 @@ from pathlib import Path
 from langchain_ctxorch.audit import audit_instructions
 
 DATA = Path(__file__).parent / "data" / "system_prompts.jsonl"
+DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
 def load() -> list[dict]:
-    with DATA.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    prompts: list[dict] = []
+    for path in (DATA, DATA_HOLDOUT2):
+        with path.open(encoding="utf-8") as f:
+            prompts += [json.loads(line) for line in f if line.strip()]
+    return prompts
 
 
 def audit_labels(prompt: dict) -> list[str]:
@@ -64,7 +69,7 @@ def main() -> None:
     prompts = load()
     result: dict = {"prompts": len(prompts), "splits": {}}
     errors: list[str] = []
-    for split in ("dev", "holdout", "all"):
+    for split in ("dev", "holdout", "holdout2", "all"):
         chosen = [p for p in prompts if split in {"all", p.get("split", "dev")}]
         gold: list[str] = []
         pred: list[str] = []
