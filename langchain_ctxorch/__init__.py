@@ -51,6 +51,7 @@ __all__ = [
     "TokenCounter",
     "Tokenizer",
     "TokenizerUnavailableError",
+    "Trust",
     "__version__",
     "get_token_counter",
 ]
