@@ -5,8 +5,14 @@ the sentence's characters (the audit splits sentences itself, so spans are match
 Reports precision, recall and F1 of the fact class for the ``dev`` split (the prompts the
 heuristics were developed on), the ``holdout`` split (labelled before the audit was run on them),
 the ``holdout2`` split (a second held-out set in ``system_prompts_holdout2.jsonl``, collected and
-labelled by another annotator before the audit was run on it) and all of them together, next to a naive baseline a user might write instead ("a sentence with a digit, a $ or a
-URL is a fact"), and lists every error.
+labelled by another annotator before the audit was run on it) and all of them together, next to
+a naive baseline a user might write instead ("a sentence with a digit, a $ or a URL is a fact").
+
+``holdout2`` is also split by prompt into two fixed halves, ``holdout2-A`` and ``holdout2-B``: a
+prompt is in half A when the SHA-256 of its id, read as an integer, is even (`holdout2_half`).
+Heuristics may be tuned on ``dev`` and ``holdout2-A`` only; ``holdout2-B`` is the untouched test
+split. ``--errors`` therefore lists the errors of the tuning splits (``dev``, ``holdout``,
+``holdout2-A``) unless ``--errors-split`` names another one.
 
 Run:
     .venv/bin/python benchmarks/audit_eval.py [--errors] [--json] [--repeat N]
@@ -15,6 +21,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import statistics
@@ -34,6 +41,24 @@ def load() -> list[dict]:
         with path.open(encoding="utf-8") as f:
             prompts += [json.loads(line) for line in f if line.strip()]
     return prompts
+
+
+def holdout2_half(prompt_id: str) -> str:
+    """``"A"`` (tuning half) or ``"B"`` (test half) of ``holdout2``, fixed by the prompt id."""
+    return "A" if int(hashlib.sha256(prompt_id.encode()).hexdigest(), 16) % 2 == 0 else "B"
+
+
+def splits_of(prompt: dict) -> set[str]:
+    """The evaluation splits a prompt belongs to (besides ``all``)."""
+    split = prompt.get("split", "dev")
+    out = {split}
+    if split == "holdout2":
+        out.add(f"holdout2-{holdout2_half(prompt['id'])}")
+    return out
+
+
+SPLITS = ("dev", "holdout", "holdout2", "holdout2-A", "holdout2-B", "all")
+TUNING_SPLITS = ("dev", "holdout", "holdout2-A")
 
 
 def audit_labels(prompt: dict) -> list[str]:
@@ -62,22 +87,31 @@ def scores(gold: list[str], pred: list[str]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--errors", action="store_true", help="list misclassified sentences")
+    parser.add_argument(
+        "--errors", action="store_true", help="list misclassified sentences (tuning splits)"
+    )
+    parser.add_argument(
+        "--errors-split",
+        choices=SPLITS,
+        action="append",
+        help="list the errors of this split instead (repeatable); holdout2-B is the test split",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--repeat", type=int, default=20, help="timing runs over the set")
     args = parser.parse_args()
     prompts = load()
     result: dict = {"prompts": len(prompts), "splits": {}}
     errors: list[str] = []
-    for split in ("dev", "holdout", "holdout2", "all"):
-        chosen = [p for p in prompts if split in {"all", p.get("split", "dev")}]
+    error_splits = set(args.errors_split or TUNING_SPLITS)
+    for split in SPLITS:
+        chosen = [p for p in prompts if split == "all" or split in splits_of(p)]
         gold: list[str] = []
         pred: list[str] = []
         naive: list[str] = []
         for p in chosen:
             labels = audit_labels(p)
             for s, label in zip(p["sentences"], labels, strict=True):
-                if label != s["label"] and split == "all":
+                if label != s["label"] and split == "all" and error_splits & splits_of(p):
                     errors.append(
                         f"{p['id']}: gold={s['label']} audit={label}: {s['text'][:100]!r}"
                     )
@@ -127,7 +161,7 @@ def main() -> None:
             f"{result['naive_median_ms_per_prompt']:.3f} ms "
             f"(ratio {result['time_ratio_audit_over_naive']:.0f}x)"
         )
-    if args.errors:
+    if args.errors or args.errors_split:
         print("\n".join(errors) or "no errors")
 
 

@@ -2,10 +2,12 @@
 
 Run: ``.venv/bin/python benchmarks/bench_orchestrator.py [--repeat N] [--strict]``.
 
-1. **Node overhead** over ``assemble`` itself, target <= 1 ms: the median time of the context
-   node (``orchestrator.as_node()``) minus the median of ``assemble`` on the same state, both
-   called directly; and the same inside a compiled one-node LangGraph graph, minus a graph whose
-   one node does nothing (LangGraph's own per-node floor).
+1. **Node overhead** over ``assemble`` itself, target <= 1 ms: the median CPU time of the
+   context node (``orchestrator.as_node()``) minus the median of ``assemble`` on the same state,
+   both called directly; and in a compiled one-node graph: the graph with the context node minus
+   the graph with a no-op node (LangGraph's per-node floor) minus ``assemble``. For reference, a
+   plain function node that calls ``assemble`` and writes the same update (no tracing run of its
+   own, no report event).
 2. **Import time**, target <= 1.2x: whole-process ``python -c "import langchain_ctxorch"`` versus
    ``python -c "import langchain_core.messages, langchain_core.retrievers, tiktoken"`` (medians
    of fresh processes, interleaved); and which heavy modules the import pulled in.
@@ -40,17 +42,6 @@ from langchain_ctxorch.retrievers import BM25KnowledgeRetriever
 NODE_TARGET_MS = 1.0
 IMPORT_TARGET = 1.2
 HEAVY = ("langgraph", "langchain.agents", "bm25s", "langgraph.graph")
-
-
-def median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 20) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def interleaved_ms(
@@ -121,6 +112,10 @@ def bench_node(repeat: int) -> dict[str, float]:
     def noop(state: ContextState) -> dict[str, Any]:  # noqa: ARG001 - a node takes the state
         return {}
 
+    def plain(state: ContextState) -> dict[str, Any]:
+        packed = orch.assemble(state["messages"], user_id="alice")
+        return {"context_messages": packed.messages, "context_report": packed.report.to_dict()}
+
     def graph_with(node_obj: Any) -> Any:
         builder = StateGraph(ContextState)
         builder.add_node("n", node_obj)
@@ -128,12 +123,14 @@ def bench_node(repeat: int) -> dict[str, float]:
         return builder.compile()
 
     ctx_graph = graph_with(orch.as_node())
+    plain_graph = graph_with(plain)
     noop_graph = graph_with(noop)
     times = interleaved_ms(
         {
             "assemble": lambda: orch.assemble(messages, user_id="alice"),
             "node": lambda: node.invoke(state, config),
             "graph(context node)": lambda: ctx_graph.invoke(state, config),
+            "graph(plain fn node)": lambda: plain_graph.invoke(state, config),
             "graph(no-op node)": lambda: noop_graph.invoke(state, config),
         },
         repeat,
@@ -142,6 +139,7 @@ def bench_node(repeat: int) -> dict[str, float]:
     times["in-graph overhead"] = (
         times["graph(context node)"] - times["graph(no-op node)"] - times["assemble"]
     )
+    times["  of which vs plain fn"] = times["graph(context node)"] - times["graph(plain fn node)"]
     return times
 
 
@@ -229,13 +227,17 @@ def main() -> int:
 
     node = bench_node(args.repeat)
     print(
-        f"1. node overhead (median of {args.repeat}, interleaved; 20-turn history, 200 docs, memory)"
+        f"1. node overhead (median CPU ms of {args.repeat}, interleaved; 20-turn history, 200 docs, memory)"
     )
     for name, value in node.items():
         print(f"   {name:<22}{value:8.3f} ms")
-    node_ok = node["node overhead"] <= NODE_TARGET_MS
+    node_ok = (
+        node["node overhead"] <= NODE_TARGET_MS and node["in-graph overhead"] <= NODE_TARGET_MS
+    )
     ok &= node_ok
-    print(f"   target: node overhead <= {NODE_TARGET_MS} ms -> {'PASS' if node_ok else 'FAIL'}")
+    print(
+        f"   target: node and in-graph overhead <= {NODE_TARGET_MS} ms -> {'PASS' if node_ok else 'FAIL'}"
+    )
 
     imp = bench_import(args.imports)
     print(f"\n2. import time (median of {args.imports} fresh processes each, interleaved)")

@@ -198,8 +198,11 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"[$€£¥₹]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|jpy|inr|chf|cad|aud|dollars?|"
             r"euros?|cents?|pounds sterling|bucks)\b|\b(?:usd|eur|gbp)\s?\d|"
-            r"\b(?:costs?|priced at|price is|fee of|charge of|per month|/month|/mo\b|/year|/yr\b|"
-            r"a month|per year|annually|monthly fee|subscription fee|discount|refund of)\b",
+            r"\b(?:per month|/month|/mo\b|/year|/yr\b|a month|per year|annually|monthly fee|"
+            r"subscription fee)\b|"
+            # A bare cost word is a price only with an amount after it ("costs 49 euros").
+            r"\b(?:costs?|priced at|price is|fee of|charge of|discount|refund of)\b"
+            r"(?=[^\d\n.]{0,40}\d)",
             re.IGNORECASE,
         ),
     ),
@@ -325,13 +328,15 @@ _FORM_START = re.compile(
     r"create|identify|determine|check|verify|select|choose|rate|score|evaluate|classify|"
     r"extract|rewrite|read|review|limit|state|show|present|structure|wrap|enclose|separate|"
     r"each|every|all|any|for|in|to|after|before|once|first|then|finally|otherwise|note|"
-    r"important|must|should|the (?:assistant|ai|model|user|response|answer|output)|"
+    r"important|must|should|using|the (?:assistant|ai|model|user|response|answer|output|agent|"
+    r"bot|chatbot)|"
     r"assistant|ai|step|task|goal|role|instructions?|rules?|guidelines?|context|question|"
     r"input|thought|action|observation|final|example|examples|query|sqlquery|sqlresult)\b",
     re.IGNORECASE,
 )
 _PERSONA = re.compile(
     r"^(?:you|your|i|i'm|assistant|the assistant|ai|the ai|the model|my|this assistant|"
+    r"the agent|the bot|the chatbot|"
     r"[A-Z][a-z]+ (?:is|will) (?:an? )?(?:ai|assistant|chatbot|bot|helpful))\b",
     re.IGNORECASE,
 )
@@ -405,18 +410,59 @@ def _in_format_context(
     return False
 
 
+_LEAD_MARKUP = "\"'“(*_ "
+_LABEL_PREFIX = re.compile(
+    r"(?:\[[^\]\n]{1,40}\]:?|[A-Za-z][\w'&/-]*(?: [\w'&/-]+){0,3}:)(?:\s+|$)"
+)
+_CONNECTIVE = re.compile(
+    r"(?:furthermore|moreover|also|however|additionally|in addition|besides|likewise|similarly|"
+    r"therefore|thus|hence|then|and|but|so|finally|otherwise|instead|meanwhile|again|lastly|"
+    r"next|in particular|importantly|generally|overall|now)\b,?\s*",
+    re.IGNORECASE,
+)
+
+
+def _openings(sentence: str) -> list[str]:
+    """The sentence, then the sentence without leading labels and connectives, for opener checks.
+
+    ``"[NOTE]: Furthermore, you may ..."`` yields the full text, ``"Furthermore, you may ..."``
+    and ``"you may ..."``: a rule hides behind a label (``"DATA GROUNDING: Only report ..."``) or a
+    connective as often as it starts the sentence.
+    """
+    out = [sentence.lstrip(_LEAD_MARKUP)]
+    for _ in range(3):
+        current = out[-1]
+        m = _LABEL_PREFIX.match(current) or _CONNECTIVE.match(current)
+        if m is None or m.end() == 0 or m.end() >= len(current):
+            break
+        out.append(current[m.end() :].lstrip(_LEAD_MARKUP))
+    return out
+
+
+def _is_rule_opening(sentence: str) -> bool:
+    """True when the sentence (or it without a leading label/connective) opens like a rule."""
+    return any(_FORM_START.match(o) or _PERSONA.match(o) for o in _openings(sentence))
+
+
 def _is_statement(sentence: str) -> bool:
     """True for a declarative statement (not a rule, persona line, heading or question)."""
-    stripped = sentence.lstrip("\"'“(*_ ")
-    if _FORM_START.match(stripped) or _PERSONA.match(stripped):
+    stripped = sentence.lstrip(_LEAD_MARKUP)
+    if _is_rule_opening(stripped):
         return False
     return not stripped.endswith((":", "?")) and len(_FORMAT_WORD.findall(stripped)) < 2  # noqa: PLR2004
 
 
 def _entity_statement(sentence: str) -> str:
-    """The named entity of a declarative sentence about the world, or "" for anything else."""
-    stripped = sentence.lstrip("\"'“(*_ ")
-    if not _is_statement(stripped) or not _ENTITY_VERB.search(stripped):
+    """The named entity of a declarative sentence about the world, or "" for anything else.
+
+    Capitals carry no information in a mostly upper-case sentence, and the first word after a
+    label colon ("Context: Answer ...") is capitalised by position, so neither counts as a name.
+    """
+    stripped = _openings(sentence)[-1]
+    if not _is_statement(sentence) or not _ENTITY_VERB.search(stripped):
+        return ""
+    letters = [c for c in stripped if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) * 2 > len(letters):
         return ""
     for m in _ENTITY_WORD.finditer(stripped):
         words = m.group().split()
@@ -615,7 +661,7 @@ def _classify(sentence: str) -> tuple[AuditKind, str, tuple[str, ...]]:
         names = tuple(name for name, _ in signals)
         detail = ", ".join(f"{_SIGNAL_LABEL[name]} ({matched!r})" for name, matched in signals)
         return "fact", f"volatile fact: {detail}", names
-    if _FORM_START.match(sentence.lstrip("\"'“(*_ ")) or _FORMAT_WORD.search(sentence):
+    if _is_rule_opening(sentence) or _FORMAT_WORD.search(sentence):
         return "form", "form: a rule about role, tone, format or behaviour", ()
     return "form", "form: no volatile detail (no number, date, price, version, URL or contact)", ()
 

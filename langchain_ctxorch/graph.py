@@ -45,7 +45,13 @@ if TYPE_CHECKING:
 
     from langchain_ctxorch.packing import PackedContext
 
-__all__ = ["REPORT_EVENT", "ContextState", "build_context_graph", "make_context_node"]
+__all__ = [
+    "REPORT_EVENT",
+    "ContextState",
+    "build_context_graph",
+    "make_context_node",
+    "wants_events",
+]
 
 REPORT_EVENT = "ctxorch_report"
 """Name of the custom callback event the node dispatches with ``report.to_dict()``."""
@@ -84,6 +90,20 @@ def _runtime(config: RunnableConfig | None) -> Any:
     if runtime is None and config:
         runtime = (config.get("configurable") or {}).get(_RUNTIME_KEY)
     return runtime
+
+
+def wants_events(config: RunnableConfig | None) -> bool:
+    """Whether a custom event would reach anyone: a tracer or an event stream is attached.
+
+    Dispatching costs a callback-manager set-up per call; with no handler there is no one to
+    tell (plain ``invoke`` without tracing), so the node skips it.
+    """
+    callbacks = (config or {}).get("callbacks")
+    if callbacks is None:
+        return False
+    if isinstance(callbacks, list):
+        return bool(callbacks)
+    return bool(getattr(callbacks, "handlers", True))
 
 
 def _messages(state: Any, key: str) -> list[BaseMessage]:
@@ -165,7 +185,7 @@ def make_context_node(
         orch, user_id = for_call(config)
         packed = orch.assemble(_messages(state, messages_key), user_id=user_id, config=config)
         out, report = update(packed)
-        if emit_event:
+        if emit_event and wants_events(config):
             with contextlib.suppress(RuntimeError):  # no parent run to attach the event to
                 dispatch_custom_event(REPORT_EVENT, report, config=config)
         return out
@@ -176,7 +196,7 @@ def make_context_node(
             _messages(state, messages_key), user_id=user_id, config=config
         )
         out, report = update(packed)
-        if emit_event:
+        if emit_event and wants_events(config):
             with contextlib.suppress(RuntimeError):  # no parent run to attach the event to
                 await adispatch_custom_event(REPORT_EVENT, report, config=config)
         return out

@@ -50,7 +50,7 @@ from langchain_core.messages import AnyMessage, BaseMessage, SystemMessage
 from langgraph.types import Command
 from typing_extensions import NotRequired, override
 
-from langchain_ctxorch.graph import REPORT_EVENT
+from langchain_ctxorch.graph import REPORT_EVENT, wants_events
 from langchain_ctxorch.orchestrator import ContextOrchestrator, resolve_user_id
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
             config=config,
         )
         report = packed.report.to_dict()
-        if self.emit_event and config is not None:
+        if self.emit_event and wants_events(config):
             with contextlib.suppress(RuntimeError):  # no parent run to attach the event to
                 dispatch_custom_event(REPORT_EVENT, report, config=config)
         return self._respond(handler(self._override(request, packed)), report)
@@ -226,7 +226,7 @@ class ContextOrchestrationMiddleware(AgentMiddleware[ContextAgentState, Any, Any
             config=config,
         )
         report = packed.report.to_dict()
-        if self.emit_event and config is not None:
+        if self.emit_event and wants_events(config):
             with contextlib.suppress(RuntimeError):  # no parent run to attach the event to
                 await adispatch_custom_event(REPORT_EVENT, report, config=config)
         return self._respond(await handler(self._override(request, packed)), report)

@@ -37,12 +37,12 @@ candidates costs a few microseconds per repeated item.
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
+from langchain_ctxorch._cache import BoundedCache
 from langchain_ctxorch.errors import BudgetExceededError
 from langchain_ctxorch.items import ContextItem, Layer, ensure_instance
 from langchain_ctxorch.render import (
@@ -278,10 +278,10 @@ class ContextPacker:
         self._terms = TermCache(tokenizer)
         self._sentences = SentenceCache()
         self._additive = isinstance(self.counter, (TiktokenCounter, ApproximateCounter))
-        self._statics: dict[int, _Static] = {}
-        self._pools: dict[tuple[int, ...], tuple[tuple[ContextItem, ...], BM25Pool]] = {}
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._statics: BoundedCache[int, _Static] = BoundedCache(cache_size, 1 << 26)
+        self._pools: BoundedCache[tuple[int, ...], tuple[tuple[ContextItem, ...], BM25Pool]] = (
+            BoundedCache(_POOL_CACHE_SIZE)
+        )
         count = self.counter.count
         self._system_frame = self._count_message(SystemMessage(""))
         self._priming = int(getattr(self.counter, "reply_priming", 0))
@@ -397,11 +397,8 @@ class ContextPacker:
                 st.wrapper = st.cost - self.counter.count(item.content.strip())
             found[idx] = st
             fresh.append(st)
-        with self._lock:
-            if len(cache) + len(fresh) > self._cache_size:
-                cache.clear()
-            for st in fresh:
-                cache[id(st.item)] = st
+        for st in fresh:
+            cache.put(id(st.item), st, len(st.item.content) + len(st.body) + 64)
         return found  # type: ignore[return-value]  # every slot is filled
 
     # ------------------------------------------------------------------ main entry point
@@ -578,10 +575,7 @@ class ContextPacker:
             bm25 = hit[1]
         else:
             bm25 = BM25Pool([statics[i].item.content for i in pool], cache=self._terms)
-            with self._lock:
-                if len(self._pools) >= _POOL_CACHE_SIZE:
-                    self._pools.pop(next(iter(self._pools)))
-                self._pools[key] = (tuple(statics[i].item for i in pool), bm25)
+            self._pools.put(key, (tuple(statics[i].item for i in pool), bm25))
         raw = bm25.scores(terms)
         pool_pos = {i: n for n, i in enumerate(pool)}
         best = max(raw)

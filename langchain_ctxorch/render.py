@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 from typing import TYPE_CHECKING
 
+from langchain_ctxorch._cache import BoundedCache, text_key
 from langchain_ctxorch.items import ContextItem, Layer, Trust, ensure_instance
 
 if TYPE_CHECKING:
@@ -196,20 +196,16 @@ class SentenceCache:
     """
 
     def __init__(self, maxsize: int = 4096) -> None:
-        """Keep at most ``maxsize`` texts."""
-        self.maxsize = maxsize
-        self._data: dict[str, _Sentences] = {}
-        self._lock = threading.Lock()
+        """Keep at most ``maxsize`` texts (and at most ~32M characters' worth)."""
+        self._data: BoundedCache[str | bytes, _Sentences] = BoundedCache(maxsize)
 
     def get(self, text: str, counter: TokenCounter) -> _Sentences:
         """The sentences of ``text`` (computed once)."""
-        hit = self._data.get(text)
+        key = text_key(text)
+        hit = self._data.get(key)
         if hit is None:
             hit = _Sentences(text, counter)
-            with self._lock:
-                if len(self._data) >= self.maxsize:
-                    self._data.clear()
-                self._data[text] = hit
+            self._data.put(key, hit, len(text))
         return hit
 
 

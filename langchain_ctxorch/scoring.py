@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from langchain_ctxorch._cache import SHORT_KEY_CHARS, BoundedCache, text_key
 from langchain_ctxorch.items import Trust
 
 if TYPE_CHECKING:
@@ -66,7 +66,6 @@ TRUST_WEIGHT: dict[Trust, float] = {
 """Multiplier of an item's utility by trust."""
 
 _WORD = re.compile(r"\w+")
-_MAX_CACHED_CHARS = 65536
 
 
 @dataclass(frozen=True)
@@ -110,30 +109,23 @@ class _TermStats:
     length: int
 
 
-@dataclass
 class TermCache:
     """A bounded, thread-safe cache of text -> term counts (used by the packer's BM25)."""
 
-    tokenizer: Tokenizer = DEFAULT_TOKENIZER
-    maxsize: int = 65536
-    _data: dict[str, _TermStats] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, tokenizer: Tokenizer = DEFAULT_TOKENIZER, maxsize: int = 65536) -> None:
+        """Cache the terms ``tokenizer`` finds, for at most ``maxsize`` texts."""
+        self.tokenizer = tokenizer
+        self._data: BoundedCache[str | bytes, _TermStats] = BoundedCache(maxsize)
 
     def stats(self, text: str) -> _TermStats:
         """Term counts and length of ``text`` (cached by the text)."""
-        hit = self._data.get(text)
+        key = text if len(text) <= SHORT_KEY_CHARS else text_key(text)
+        hit = self._data.get(key)
         if hit is not None:
             return hit
         terms = self.tokenizer(text)
         stats = _TermStats(dict(Counter(terms)), len(terms))
-        if len(text) <= _MAX_CACHED_CHARS and self.maxsize > 0:
-            with self._lock:
-                while len(self._data) >= self.maxsize:
-                    try:
-                        del self._data[next(iter(self._data))]
-                    except (StopIteration, KeyError, RuntimeError):  # pragma: no cover - race
-                        break
-                self._data[text] = stats
+        self._data.put(key, stats, len(text))
         return stats
 
 

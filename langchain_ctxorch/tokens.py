@@ -26,10 +26,10 @@ Example:
 from __future__ import annotations
 
 import math
-import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from langchain_ctxorch._cache import SHORT_KEY_CHARS, BoundedCache, text_key
 from langchain_ctxorch.errors import TokenizerUnavailableError
 from langchain_ctxorch.items import message_text, tool_calls_text
 
@@ -55,8 +55,6 @@ DEFAULT_PER_MESSAGE_OVERHEAD = 3
 """Tokens OpenAI chat formats add around each message (``<|start|>role...<|end|>``)."""
 DEFAULT_REPLY_PRIMING = 3
 """Tokens added once per request to prime the assistant's reply."""
-
-_CACHE_KEY_MAX_CHARS = 2048
 
 
 class EncodingFallbackWarning(UserWarning):
@@ -85,52 +83,6 @@ class TokenCounter(Protocol):
         ...
 
 
-class _CountCache:
-    """A bounded, thread-safe cache of text -> token count.
-
-    Short texts are keyed by the string itself (Python caches a string's hash on the object, so a
-    warm lookup for the same item costs one dict probe); long ones by a blake2b digest so the cache
-    does not keep megabytes of text alive. Eviction is first-in-first-out.
-    """
-
-    __slots__ = ("_data", "_lock", "maxsize")
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._data: dict[object, int] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(text: str) -> object:
-        if len(text) <= _CACHE_KEY_MAX_CHARS:
-            return text
-        import hashlib  # noqa: PLC0415 - only for long texts
-
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
-
-    def get(self, key: object) -> int | None:
-        return self._data.get(key)
-
-    def put(self, key: object, value: int) -> None:
-        if self.maxsize <= 0:
-            return
-        with self._lock:
-            data = self._data
-            while len(data) >= self.maxsize:
-                try:
-                    del data[next(iter(data))]
-                except (StopIteration, KeyError, RuntimeError):  # pragma: no cover - race
-                    break
-            data[key] = value
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
 class _BaseCounter:
     """Shared message accounting and caching; subclasses implement ``_encode_len``."""
 
@@ -151,7 +103,7 @@ class _BaseCounter:
                 raise ValueError(msg)
         self.per_message_overhead = per_message_overhead
         self.reply_priming = reply_priming
-        self._cache = _CountCache(cache_size)
+        self._cache: BoundedCache[str | bytes, int] = BoundedCache(cache_size)
 
     exact: bool = True
 
@@ -162,29 +114,13 @@ class _BaseCounter:
         """Number of tokens in ``text`` (cached by content)."""
         if not text:
             return 0
-        key = text if len(text) <= _CACHE_KEY_MAX_CHARS else _CountCache.key(text)
+        key = text if len(text) <= SHORT_KEY_CHARS else text_key(text)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         n = self._encode_len(text)
-        self._cache.put(key, n)
+        self._cache.put(key, n, len(key))
         return n
-
-    def count_many(self, texts: Sequence[str]) -> list[int]:
-        """Counts of many texts; the ones not cached are encoded in one batch."""
-        cache = self._cache
-        keys = [t if len(t) <= _CACHE_KEY_MAX_CHARS else _CountCache.key(t) for t in texts]
-        out = [cache.get(k) if t else 0 for k, t in zip(keys, texts, strict=True)]
-        missing = [i for i, n in enumerate(out) if n is None]
-        if missing:
-            counts = self._encode_lens([texts[i] for i in missing])
-            for i, n in zip(missing, counts, strict=True):
-                out[i] = n
-                cache.put(keys[i], n)
-        return [n or 0 for n in out]
-
-    def _encode_lens(self, texts: list[str]) -> list[int]:
-        return [self._encode_len(t) for t in texts]
 
     def message_overhead(self, message: BaseMessage) -> int:
         """Tokens a message costs beyond its content: framing, role, name and tool calls."""
@@ -212,7 +148,7 @@ class _BaseCounter:
 
     def cache_info(self) -> dict[str, int]:
         """Current size and bound of the count cache."""
-        return {"size": len(self._cache), "maxsize": self._cache.maxsize}
+        return {"size": len(self._cache), "maxsize": self._cache.max_entries}
 
     def clear_cache(self) -> None:
         """Empty the count cache."""

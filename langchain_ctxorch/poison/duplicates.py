@@ -26,6 +26,7 @@ from __future__ import annotations
 import string
 import threading
 import unicodedata
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from langchain_ctxorch.report import PoisonFinding
@@ -43,14 +44,15 @@ _MEMO_SIZE = 4
 _PUNCT = string.punctuation + "“”‘’«»…"
 
 
-def _shingles(words: list[str], n: int = 3) -> set[tuple[str, ...]]:
-    if len(words) < n:
+def _shingles(words: list[str]) -> set[tuple[str, ...]]:
+    """Word 3-shingles (built by ``zip`` in C: no per-shingle slicing)."""
+    if len(words) < 3:  # noqa: PLR2004
         return {tuple(words)}
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    return set(zip(words, words[1:], words[2:], strict=False))
 
 
 def _words(parts: Iterable[str]) -> list[str]:
-    return [w for w in (w.strip(_PUNCT) for w in parts) if w]
+    return list(filter(None, map(str.strip, parts, repeat(_PUNCT))))
 
 
 class _Sig:

@@ -582,6 +582,13 @@ _LEAK_OBJ = (
 _EMAIL_OR_URL = r"(?:[\w.+-]{1,64}@[\w-]{1,63}\.[\w.]{2,20}|https?://\S{1,200})"
 
 
+# Needles of chat-template tokens (``<|im_start|>``, ``[INST]``, ``<<SYS>>``, ``<start_of_turn>``).
+_TEMPLATE_NEEDLES = frozenset(
+    _NEEDLE_OF[t]
+    for t in ("<|", "[inst", "[/inst", "<<sys", "<</sys", "start_of_turn", "end_of_turn")
+)
+
+
 @dataclass(frozen=True)
 class _Pattern:
     family: str
@@ -594,8 +601,8 @@ class _Pattern:
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
     source = pattern.lower()
     if "<\\|" in source or "\\[/?inst" in source:
-        # chat-template tokens: symbols the word-based gate cannot see; always run
-        return _Pattern(family, weight, re.compile(pattern), frozenset())
+        # chat-template tokens: symbols the word-based gate cannot see; gated by the token needles
+        return _Pattern(family, weight, re.compile(pattern), _TEMPLATE_NEEDLES)
     gate = {_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and _gates(source, t.strip())}
     # Common words are not needles themselves; their specific forms are.
     for word in ("system", "mode", "character"):
@@ -1247,7 +1254,9 @@ _CONFUSABLES = str.maketrans(
 
 # --------------------------------------------------------------------------------------------
 # Encoded payloads.
-_RUN_RE = re.compile(r"[!-~]{20,}")
+# A run of 20+ printable ASCII characters after a character that cannot be in it: the leading
+# class lets ``re`` skip to run starts instead of retrying inside every short word.
+_RUN_RE = re.compile(r"[^!-~]([!-~]{20,})")
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
 _B32_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
@@ -1651,8 +1660,8 @@ class InjectionDetector:
             return
         decoded_any = False
         tried = 0
-        for m in _RUN_RE.finditer(text):
-            run = m.group()
+        for m in _RUN_RE.finditer(text if text[:1].isspace() else f" {text}"):
+            run = m.group(1)
             decoded = None
             kind = ""
             if _HEX_CHARS.issuperset(run):

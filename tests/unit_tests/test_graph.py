@@ -368,3 +368,23 @@ def test_pre_model_hook_can_write_the_report() -> None:
     out = agent.invoke({"messages": [HumanMessage("What does the Pro plan cost?")]})
     assert out["context_report"]["used"] <= out["context_report"]["budget"]
     assert FRESH in text_of(model.inputs[0])
+
+
+def test_report_event_reaches_a_callback_handler_in_sync_runs() -> None:
+    from langchain_core.callbacks import BaseCallbackHandler  # noqa: PLC0415
+
+    class Recorder(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, Any]] = []
+
+        def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+            self.events.append((name, data))
+
+    recorder = Recorder()
+    orch = make_orch()
+    graph = _hand_wired(orch, RecordingChatModel(script=[AIMessage("ok")]), None)
+    out = graph.invoke(
+        {"messages": [HumanMessage("What does the Pro plan cost?")]}, {"callbacks": [recorder]}
+    )
+    assert [name for name, _ in recorder.events] == [REPORT_EVENT]
+    assert recorder.events[0][1] == out["context_report"]

@@ -176,3 +176,21 @@ def test_block_counts_are_additive(blocks: list[str]) -> None:
     joined = BLOCK_SEPARATOR.join(blocks)
     additive = sum(c.count(b + BLOCK_SEPARATOR) for b in blocks[:-1]) + c.count(blocks[-1])
     assert c.count(joined) == additive
+
+
+def test_bounded_cache_limits_entries_and_weight() -> None:
+    from langchain_ctxorch._cache import BoundedCache, text_key
+
+    cache: BoundedCache[str, int] = BoundedCache(3, max_weight=10)
+    for i in range(5):
+        cache.put(f"k{i}", i, 2)
+    assert len(cache) == 3
+    assert cache.get("k0") is None
+    assert cache.get("k4") == 4
+    cache.put("big", 99, 9)  # evicts until the weight fits
+    assert cache.weight <= 10
+    assert cache.get("big") == 99
+    cache.put("huge", 1, 11)  # heavier than the whole cache: not kept
+    assert cache.get("huge") is None
+    assert isinstance(text_key("x" * 5000), bytes)
+    assert text_key("short") == "short"

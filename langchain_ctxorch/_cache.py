@@ -1,0 +1,74 @@
+"""A small bounded, thread-safe cache shared by the counters, scorers and the packer.
+
+Bounded twice: by entries and by a total weight (characters of the texts it keeps alive), so a
+long-running server that sees many large documents cannot grow without limit. Eviction is
+first-in-first-out; reads take no lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+SHORT_KEY_CHARS = 2048
+"""Texts up to this length are their own cache key; longer ones are keyed by a digest."""
+
+
+def text_key(text: str) -> str | bytes:
+    """A cache key for ``text``: the text itself when short, else its 20-byte BLAKE2b digest."""
+    if len(text) <= SHORT_KEY_CHARS:
+        return text
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
+class BoundedCache(Generic[K, V]):
+    """A dict bounded by ``max_entries`` and by the sum of the weights of its entries."""
+
+    __slots__ = ("_data", "_lock", "_weights", "max_entries", "max_weight", "weight")
+
+    def __init__(self, max_entries: int, max_weight: int = 1 << 25) -> None:
+        """Create an empty cache (``max_entries <= 0`` disables it)."""
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.weight = 0
+        self._data: dict[K, V] = {}
+        self._weights: dict[K, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The cached value, or None."""
+        return self._data.get(key)
+
+    def put(self, key: K, value: V, weight: int = 1) -> None:
+        """Store ``value``, evicting the oldest entries while over either bound."""
+        if self.max_entries <= 0 or weight > self.max_weight:
+            return
+        with self._lock:
+            data, weights = self._data, self._weights
+            if key in data:
+                data[key] = value
+                return
+            while data and (
+                len(data) >= self.max_entries or self.weight + weight > self.max_weight
+            ):
+                oldest = next(iter(data))
+                del data[oldest]
+                self.weight -= weights.pop(oldest, 0)
+            data[key] = value
+            weights[key] = weight
+            self.weight += weight
+
+    def clear(self) -> None:
+        """Empty the cache."""
+        with self._lock:
+            self._data.clear()
+            self._weights.clear()
+            self.weight = 0
+
+    def __len__(self) -> int:
+        """Number of entries."""
+        return len(self._data)
