@@ -186,6 +186,17 @@ _BUSINESS_UNITS = (
     r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh)"
 )
 
+_GAP_WORD = (
+    r"(?!(?:the|a|an|of|to|for|in|on|at|and|or|with|per|from|by|is|are|be|was|were|than|"
+    r"your|their|each|every|step|steps)\b)[a-z][a-z-]*"
+)
+"""A describing word between a number and its unit ("2 *free checked* bags")."""
+_LIMIT_WORDS = (
+    r"(?:at most|up to|only|maximum of|a maximum of|max(?:imum)?|no more than|limit(?:ed)? (?:of|to)|"
+    r"at least|minimum of|a minimum of|more than|fewer than|less than)"
+)
+_SPELLED = r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+
 _NOT_PRODUCT = (
     r"For|In|On|At|By|To|Of|From|Since|Until|Unlike|Before|After|Over|Under|Within|Page|Step|"
     r"Rule|Chapter|Section|Level|Option|Example|Table|Figure|Clause|Article|Part|Item|Question|"
@@ -253,7 +264,14 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b\d[\d,]*(?:\.\d+)?\s?-?\s?{_BUSINESS_UNITS}\b|\b(?:up to|at least|at most|"
             r"maximum of|minimum of|limit of|more than|less than|over|under|within)\s+\d[\d,]*"
-            r"(?:\.\d+)?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|\bage\s+\d+|\baged?\s+\d+",
+            r"(?:\.\d+)?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|\bage\s+\d+|\baged?\s+\d+|"
+            # "2 free checked bags": up to three describing words between number and unit.
+            rf"\b\d[\d,]*(?:\.\d+)?\s+(?:{_GAP_WORD}\s+){{1,3}}{_BUSINESS_UNITS}\b|"
+            # "at most five passengers": a spelled number after a limit word, then the unit.
+            rf"\b{_LIMIT_WORDS}\s+{_SPELLED}\s+(?:{_GAP_WORD}\s+){{0,3}}{_BUSINESS_UNITS}\b|"
+            # "50 types of products": the size of a catalogue.
+            r"\b\d[\d,]*\s+(?:types|kinds|varieties|flavou?rs|sizes|colou?rs|models|brands|"
+            r"styles|editions)\s+of\b",
             re.IGNORECASE,
         ),
     ),

@@ -17,6 +17,7 @@ from langchain_ctxorch import (
     TokenizerUnavailableError,
     get_token_counter,
 )
+from langchain_ctxorch._cache import BoundedCache, text_key
 from langchain_ctxorch.render import BLOCK_SEPARATOR
 
 
@@ -179,8 +180,6 @@ def test_block_counts_are_additive(blocks: list[str]) -> None:
 
 
 def test_bounded_cache_limits_entries_and_weight() -> None:
-    from langchain_ctxorch._cache import BoundedCache, text_key
-
     cache: BoundedCache[str, int] = BoundedCache(3, max_weight=10)
     for i in range(5):
         cache.put(f"k{i}", i, 2)
