@@ -68,7 +68,9 @@ _ABBREVIATIONS = frozenset(
     p.m a.m u.s u.k ca cf al resp""".split()
 )
 _BULLET = re.compile(r"[ \t]*(?:[-*•·‣▪●◦+>]|\d{1,3}[.)]|[a-zA-Z][.)](?=\s)|#{1,6})?[ \t]*")
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|[.!?]+(?=[\"“(]?[A-Z])")
+# The look-behinds keep a match from starting inside a run of "!!!": without them every position
+# of a long run would rescan the rest of it (quadratic time on "!" * 20000).
+_BOUNDARY = re.compile(r"(?<![.!?])[.!?]+[\"'”’)\]]*(?=\s)|(?<![.!?])[.!?]+(?=[\"“(]?[A-Z])")
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}")
 _PLACEHOLDER = re.compile(r"\{\{?[^{}\n]{0,80}\}?\}|\[[A-Z_ ]{2,40}\]|<[a-z_]{2,40}>")
@@ -192,8 +194,8 @@ _GAP_WORD = (
 )
 """A describing word between a number and its unit ("2 *free checked* bags")."""
 _LIMIT_WORDS = (
-    r"(?:at most|up to|only|maximum of|a maximum of|max(?:imum)?|no more than|limit(?:ed)? (?:of|to)|"
-    r"at least|minimum of|a minimum of|more than|fewer than|less than)"
+    r"(?:at most|up to|only|maximum of|a maximum of|max(?:imum)?|no more than|"
+    r"limit(?:ed)? (?:of|to)|at least|minimum of|a minimum of|more than|fewer than|less than)"
 )
 _SPELLED = r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 
@@ -281,7 +283,10 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?!(?:" + _NOT_PRODUCT + r")\b)(?:[A-Z][a-z]+|i[A-Z][a-z]+)[- ]"
             r"(?!(?:19|20)\d{2}\b)\d{1,4}[a-zA-Z]?\b(?!\s*(?:-\s*)?" + _FORMAT_UNITS + r"\b)|"
             r"(?i:\b(?:basic|pro|plus|premium|enterprise|starter|business|team|free|gold|silver|"
-            r"platinum)\s+(?:plan|tier|subscription|edition|membership|package)s?\b)",
+            r"platinum)\s+(?:plan|tier|subscription|edition|membership|package)s?\b)|"
+            # A product line-up: a name and its variants ("airpods, airpods pro and airpods max").
+            r"(?i:\b([a-z][a-z0-9-]{2,})\b[^.\n]{0,60}?\b\1\s+(?:pro|max|mini|plus|ultra|lite|"
+            r"air|se|xl)\b)|\b[A-Z][a-zA-Z]+ (?:Pro|Max|Mini|Ultra|Lite)\b(?! (?:plan|tier)s?\b)",
         ),
     ),
     (
@@ -290,7 +295,8 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:as of|currently|at the moment|at present|presently|for now|this (?:week|month|"
             r"quarter|year|season|semester)|next (?:week|month|quarter|year)|last (?:week|month|"
             r"quarter|year)|previous (?:\w+ )?(?:year|quarter|month)|today(?:'s date)? is|current "
-            r"(?:date|time|year|month|version|price|rate|season)|last updated|"
+            r"(?:date|time|year|month|version|price|rate|season|model)|knowledge cut-?off|"
+            r"last updated|"
             r"newly|recently|latest|now available|no longer|until further notice|effective "
             r"(?:from|on|immediately|date)|deadline|expires?|expiry|valid (?:until|through|till)|"
             r"limited[- ]time|temporar(?:y|ily)|changed|revised|reverts?|introduced|launched|"
@@ -336,6 +342,8 @@ _SIGNAL_LABEL = {
     "contact": "location or contact detail",
     "person": "who holds a role (CEO, founder...)",
     "entity": "declarative statement about a named entity",
+    "slot": "template slot filled per call (date, time, model, location, user...)",
+    "policy": "business rule (a constraint on an order, booking, payment, customer...)",
 }
 
 _FORM_START = re.compile(
@@ -346,8 +354,13 @@ _FORM_START = re.compile(
     r"create|identify|determine|check|verify|select|choose|rate|score|evaluate|classify|"
     r"extract|rewrite|read|review|limit|state|show|present|structure|wrap|enclose|separate|"
     r"each|every|all|any|for|in|to|after|before|once|first|then|finally|otherwise|note|"
-    r"important|must|should|using|the (?:assistant|ai|model|user|response|answer|output|agent|"
-    r"bot|chatbot)|"
+    r"important|must|should|using|(?:there is )?no need|speak|say|tell|inform|greet|add|"
+    r"suggest|confirm|collect|clarify|escalate|maintain|prioriti[sz]e|rely|handle|apply|"
+    r"monitor|recall|complete|construct|synthesi[sz]e|integrate|highlight|prevent|organi[sz]e|"
+    r"proceed|mention|let|try|detect|analy[sz]e|describe|compare|find|get|go|take|send|obtain|"
+    r"gather|encourage|recommend|introduce|welcome|remind|mimic|imagine|pretend|emulate|adopt|"
+    r"treat|interpret|convert|calculate|compute|modify|cancel|"
+    r"the (?:assistant|ai|model|user|response|answer|output|agent|bot|chatbot)|"
     r"assistant|ai|step|task|goal|role|instructions?|rules?|guidelines?|context|question|"
     r"input|thought|action|observation|final|example|examples|query|sqlquery|sqlresult)\b",
     re.IGNORECASE,
@@ -379,10 +392,19 @@ _FORMAT_WORD = re.compile(
 )
 _FORMAT_CONTEXT = re.compile(
     rf"\b\d+\s*(?:-|to|or)?\s*\d*\s*{_FORMAT_UNITS}\b|"
+    r"\b(?:12|24)[- ]hours? (?:based|format|clock|time)\b|"
     r"\b(?:scale|score|rating|rate|grade)(?: \w+){0,3}? (?:of|from|between|as)\s+\d+"
     r"(?:\s*(?:-|to|and)\s*\d+)?",
     re.IGNORECASE,
 )
+
+
+_TIME_ZONE = re.compile(r"utc|gmt|est|edt|cst|cdt|pst|pdt|cet|cest|ist", re.IGNORECASE)
+_DATA_FORMAT = re.compile(
+    r"\b(?:database|db|timestamps?|schema|column|field|records?|logs?|24[- ]hours?(?: based)?)\b",
+    re.IGNORECASE,
+)
+"""A sentence describing how data is stored: its time zone is a format, not a fact."""
 
 
 def _fact_signals(sentence: str) -> list[tuple[str, str]]:
@@ -400,10 +422,19 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
             for m in pattern.finditer(masked)
             if name not in _FORMATTABLE or not _in_format_context(format_spans, starts, m)
         ]
+        if name == "time" and _DATA_FORMAT.search(masked):
+            # "All times in the database are EST": a time zone in a data schema is format.
+            found = [m for m in found if not _TIME_ZONE.fullmatch(m.group())]
         if found:
             # Prefer a match with a number ("$49") over a bare keyword ("costs").
             best = next((m for m in found if any(c.isdigit() for c in m.group())), found[0])
             out.append((name, best.group().strip()))
+    slot = _slot_signal(sentence)
+    if slot:
+        out.append(("slot", slot))
+    policy = _policy_rule(masked)
+    if policy:
+        out.append(("policy", policy))
     if not out and statement:
         entity = _entity_statement(masked)
         if entity:
@@ -488,6 +519,136 @@ def _entity_statement(sentence: str) -> str:
             continue
         return m.group()
     return ""
+
+
+_SLOT_CUES = frozenset(
+    """date time datetime today now year month timestamp cutoff cut-off model version location
+    city country region timezone tz utc os platform shell locale""".split()
+)
+"""Words that make a template slot volatile: its name or the words just before it."""
+_SLOT_PEOPLE = frozenset("user customer client caller member guest patient human".split())
+_SLOT_WORD = re.compile(r"[a-z][a-z'-]*")
+
+
+def _slot_signal(sentence: str) -> str:
+    """A template slot filled per call with a volatile value ("{current_date}", "{{model}}").
+
+    The slot counts when its name or one of the four words before it names a date, time, model,
+    version, location, OS or shell, or a user's or customer's name ("The customer's name is
+    {name}"), whatever the opener: "Assume the current date is {current_date}" is a fact.
+    XML-style tags (``<user_request>``) are markup, not slots.
+    """
+    for m in _PLACEHOLDER.finditer(sentence):
+        slot = m.group()
+        if slot.startswith("<"):
+            continue
+        name = _SLOT_WORD.findall(slot.lower().replace("_", " "))
+        before = _SLOT_WORD.findall(sentence[max(0, m.start() - 48) : m.start()].lower())[-4:]
+        words = [w.removesuffix("'s") for w in (*before, *name)]
+        if any(w in _SLOT_CUES for w in words):
+            return slot
+        if any(w == "name" and i > 0 and words[i - 1] in _SLOT_PEOPLE for i, w in enumerate(words)):
+            return slot
+    return ""
+
+
+_BUSINESS_NOUNS = frozenset(
+    """order orders purchase purchases product products refund refunds payment payments
+    method methods card cards giftcard balance invoice invoices subscription subscriptions
+    account accounts membership memberships ticket tickets booking bookings reservation
+    reservations flight flights seat seats cabin passenger passengers bag bags baggage luggage
+    insurance coupon coupons voucher vouchers discount discounts fee fees fare fares shipment
+    shipments shipping delivery deliveries warranty warranties claim claims loan loans deposit
+    deposits transaction transactions price prices trial license licence licenses licences
+    upgrade upgrades cancellation cancellations compensation certificate certificates
+    rewards reimbursement reimbursements rental rentals room rooms appointment appointments
+    policy policies""".split()
+)
+"""Business objects whose rules are policy facts ("An order can only be cancelled if ...")."""
+_AMBIGUOUS_NOUNS = frozenset("item items return returns exchange exchanges points total".split())
+"""Business objects that also name parts of an output format: they need a policy verb."""
+_PEOPLE_NOUNS = frozenset(
+    """user users customer customers passenger passengers member members guest guests buyer
+    buyers traveler travelers traveller travellers client clients""".split()
+)
+"""The user or customer in the third person: their rights and limits are policy."""
+_ATTRIBUTE_NOUNS = frozenset(
+    """status balance total price amount fee date method address number type types class code
+    codes""".split()
+)
+_POLICY_VERB = (
+    r"(?:cancell?ed|modified|changed|exchanged|returned|refunded|upgraded|downgraded|"
+    r"transferred|booked|rebooked|reserved|charged|billed|paid|shipped|redeemed|combined|"
+    r"extended|renewed|reimbursed|waived|credited|claimed|purchased|used|applied|added|removed)"
+)
+_POLICY_ADJ = (
+    r"(?:(?:non-?)?refundable|transferable|eligible|entitled|allowed|permitted|free|covered|"
+    r"exchangeable|returnable|cancell?able)"
+)
+_POLICY_STRONG = re.compile(
+    rf"\b(?:(?:can|may) only be|(?:cannot|can't|can not|may not|must not|will not|won't) be|"
+    rf"can be|will be|must be|are|is) (?:only |not |fully |partially )?"
+    rf"(?:{_POLICY_VERB}|{_POLICY_ADJ})\b|\b(?:is|are|must be) either\b",
+    re.IGNORECASE,
+)
+_POLICY_MODAL = re.compile(
+    r"\b(?:can only|may only|cannot|can't|can not|may not|must(?: not)?|mustn't|"
+    r"is not allowed to|are not allowed to|is required to|are required to)\b",
+    re.IGNORECASE,
+)
+_LEAD_CLAUSE = re.compile(
+    r"(?:if|when|whenever|once|after|before|for|unless|upon|during|in case)\b[^,\n]{0,150},\s*",
+    re.IGNORECASE,
+)
+_NOT_POLICY_SUBJECT = frozenset(
+    """you your yourself we i agent agents assistant assistants bot chatbot ai model this that
+    tool tools function functions action actions""".split()
+)
+
+
+def _policy_rule(sentence: str) -> str:
+    """A business rule: a constraint whose subject is a business object or the customer.
+
+    "An order can only be cancelled if its status is 'pending'", "The refund must go to the
+    original payment method", "Basic economy tickets are non-refundable", "The user can only
+    choose one payment method", "There cannot be any change of product types". A rule for you, the
+    agent or a tool ("You can only help one user", "This action can only be called once") is
+    procedure, not policy. Returns the constraint as matched, or "".
+    """
+    opening = _openings(sentence)[-1]
+    lead = _LEAD_CLAUSE.match(opening)
+    main = opening[lead.end() :] if lead else opening
+    lead_text = lead.group().lower() if lead else ""
+    window = main[:90]
+    strong = _POLICY_STRONG.search(window)
+    modal = _POLICY_MODAL.search(window)
+    found = min((m for m in (strong, modal) if m), key=lambda m: m.start(), default=None)
+    if found is None:
+        return ""
+    subject = _SLOT_WORD.findall(main[: found.start()].lower())
+    if not subject or len(subject) > 6:  # noqa: PLR2004 - a subject is a short noun phrase
+        return ""
+    if subject[0] in _NOT_POLICY_SUBJECT or subject[-1] in _NOT_POLICY_SUBJECT:
+        return ""
+    head = subject[-1].removesuffix("'s")
+    words = set(_SLOT_WORD.findall(sentence.lower()))
+    is_strong = found is strong
+    if head in _BUSINESS_NOUNS:
+        ok = True
+    elif head in _PEOPLE_NOUNS:
+        # "The user can only choose one payment method", not "Users cannot see your thoughts".
+        ok = is_strong or bool(words & _BUSINESS_NOUNS)
+    elif head in _AMBIGUOUS_NOUNS:
+        ok = is_strong
+    elif head in _ATTRIBUTE_NOUNS:
+        ok = any(w in _BUSINESS_NOUNS or w in _AMBIGUOUS_NOUNS for w in subject[:-1])
+    elif head in {"it", "they"}:
+        ok = any(w in _BUSINESS_NOUNS for w in _SLOT_WORD.findall(lead_text))
+    elif subject == ["there"]:
+        ok = bool(words & _BUSINESS_NOUNS) and found is modal
+    else:
+        ok = False
+    return f"{' '.join(subject)} {found.group()}" if ok else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,27 +849,167 @@ def _propagate(
     text: str,
     spans: Sequence[tuple[int, int, int]],
     verdicts: list[tuple[AuditKind, str, tuple[str, ...]]],
+    frozen: set[int],
 ) -> list[tuple[AuditKind, str, tuple[str, ...]]]:
     """Mark statements next to a fact in the same line or list item as facts, transitively.
 
     Pasted policy text runs in passages ("No additional stimulus payments. Unlike 2020 and 2021,
     there were no new payments for 2022."): a plain statement that sits between facts is part of
-    the fact even without a number of its own. Rules, persona lines and headings are never pulled.
+    the fact even without a number of its own. Rules, persona lines, headings and the spans in
+    ``frozen`` (examples) are never pulled, and a fact in an example pulls nothing. One pass
+    forwards and one backwards reach the fixed point, so this is linear.
     """
     out = list(verdicts)
-    changed = True
-    while changed:
-        changed = False
-        for i, (start, end, block) in enumerate(spans):
-            if out[i][0] == "fact":
-                continue
-            neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(spans)]
-            if any(spans[j][2] == block and out[j][0] == "fact" for j in neighbours) and (
-                _is_statement(_PLACEHOLDER.sub(" ", text[start:end]))
+    statement = [
+        i not in frozen and _is_statement(_PLACEHOLDER.sub(" ", text[start:end]))
+        for i, (start, end, _) in enumerate(spans)
+    ]
+    order = list(range(len(spans)))
+    for indices in (order, order[::-1]):
+        prev: int | None = None
+        for i in indices:
+            if (
+                prev is not None
+                and out[i][0] == "form"
+                and statement[i]
+                and spans[prev][2] == spans[i][2]
+                and out[prev][0] == "fact"
+                and prev not in frozen
             ):
                 out[i] = ("fact", "volatile fact: a statement in a passage of facts", ())
-                changed = True
+            prev = i
     return out
+
+
+_EXAMPLE_LABEL = re.compile(
+    r"(?:input|output|user|assistant|human|ai|system|example|sample|customer|client|caller|"
+    r"agent|bot|response|query|conversation|dialogue|transcript)"
+    r"(?: ?\d{1,3})?\s*:",
+    re.IGNORECASE,
+)
+"""A speaker or I/O label opening a line of an example ("User:", "Output:", "Example 2:")."""
+_EXAMPLE_OPENER = re.compile(
+    r"(?:for example|for instance|example|examples|sample)\b|e\.g\.", re.IGNORECASE
+)
+_EXAMPLE_INTRO = re.compile(
+    r"\b(?:here (?:is|are) (?:an? |some |a few )?(?:[\w-]+ ){0,3}examples?|few[- ]shot examples?|"
+    r"examples? (?:conversations?|dialogues?|interactions?))\b|^\W*examples?\W*$",
+    re.IGNORECASE,
+)
+_CITATION_LINE = re.compile(r"\[\d{1,3}\]\s*\S*(?:https?://|www\.)")
+_HEADING_LINE = re.compile(r"[ \t]*(?:#{1,6}\s|\*\*[^*\n]{1,80}\*\*:?\s*$|={3,})")
+_FACT_HEADING = re.compile(
+    r"\b(?:products?|services?|amenities|menus?|pric(?:es|ing)|plans?|hours|opening times|"
+    r"locations?|stores?|branches|store information|contact(?: (?:info|information|details))?|"
+    r"fees|rates|tariffs?|catalog(?:ue)?|inventory|offers?|offerings|packages|promotions?|"
+    r"facilities)\b",
+    re.IGNORECASE,
+)
+"""A heading whose list items are facts ("Products & Services:", "## Opening hours")."""
+_PROFILE_LINE = re.compile(
+    r"(?:first name|last name|full name|name|age|gender|sex|pronouns|occupation|job(?: title)?|"
+    r"profession|employer|phone(?: number)?|mobile|e-?mail|address|home address|city|"
+    r"location|country|nationality|birthday|date of birth|dob|education|school|university|"
+    r"marital status|interests|hobbies|account(?: number| id| type)?|member since|"
+    r"membership(?: level| tier)?)\s*:\s*(?![\[<(]|$)\S",
+    re.IGNORECASE,
+)
+"""A "Key: value" line of a user or customer profile ("Occupation: PhD student")."""
+
+
+def _lines(text: str, spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """For each span: (start, end) of the line it starts on; linear in the text."""
+    out: list[tuple[int, int]] = []
+    line_start, line_end, pos = 0, -1, 0
+    for start, _, _ in spans:
+        newline = text.rfind("\n", pos, start)
+        if newline >= 0 or line_end < 0:
+            line_start = newline + 1 if newline >= 0 else line_start
+            found = text.find("\n", start)
+            line_end = len(text) if found < 0 else found
+        pos = start
+        out.append((line_start, line_end))
+    return out
+
+
+def _context(
+    text: str,
+    spans: Sequence[tuple[int, int, int]],
+    verdicts: list[tuple[AuditKind, str, tuple[str, ...]]],
+) -> tuple[list[tuple[AuditKind, str, tuple[str, ...]]], set[int]]:
+    """Verdicts that depend on the lines around a sentence; returns them and the example spans.
+
+    - Example dialogue is form: lines opened by a speaker or I/O label ("User:", "Output:"),
+      sentences opened by "For example"/"e.g.", and the block after "Here are some examples" (up
+      to a heading or an unlabelled line after a blank line), citation lines included.
+    - Profile lines ("Occupation: PhD student") are facts.
+    - List items under a heading naming products, services, menu, prices, hours or locations
+      are facts unless they are rules.
+    """
+    out = list(verdicts)
+    examples: set[int] = set()
+    lines = _lines(text, spans)
+    in_block = False  # inside an example block
+    block_line = -1  # the last line that belonged to it
+    fact_heading = False
+    heading_list_open = False
+    prev_line = -1
+    body = ""
+    labelled = False
+    is_heading = False
+    is_bullet = False
+    for i, (start, end, _) in enumerate(spans):
+        line_start, line_end = lines[i]
+        first_on_line = line_start != prev_line
+        prev_line = line_start
+        if first_on_line:
+            line_text = text[line_start:line_end]
+            lead = _BULLET.match(line_text)
+            body = line_text[lead.end() if lead else 0 :]
+            is_heading = bool(_HEADING_LINE.match(line_text)) or (
+                body.rstrip().endswith(":") and len(body.split()) <= 8  # noqa: PLR2004
+            )
+            is_bullet = lead is not None and line_text[: lead.end()].strip() != ""
+            labelled = bool(_EXAMPLE_LABEL.match(body))
+        gap = first_on_line and i > 0 and "\n\n" in text[spans[i - 1][1] : start].replace(" ", "")
+        sentence = text[start:end]
+        # Example blocks.
+        if first_on_line:
+            cited = labelled or bool(_CITATION_LINE.match(body))
+            if in_block:
+                if is_heading and not cited:
+                    in_block = False
+                elif cited or not gap:
+                    block_line = line_start
+                else:
+                    in_block = False
+            if _EXAMPLE_INTRO.search(body) and not in_block:
+                in_block = True
+                block_line = -1  # the intro line itself is not part of the block
+        line_is_example = (in_block and block_line == line_start) or labelled
+        if line_is_example or _EXAMPLE_OPENER.match(_openings(sentence)[-1]):
+            examples.add(i)
+            out[i] = ("form", "form: part of an example", ())
+            continue
+        # Profile lines and fact headings.
+        if first_on_line and _PROFILE_LINE.match(body) and sentence == body.strip():
+            out[i] = ("fact", "volatile fact: a profile field (Key: value)", ("profile",))
+            continue
+        if first_on_line:
+            if is_heading:
+                fact_heading = bool(_FACT_HEADING.search(body))
+                heading_list_open = fact_heading
+                continue
+            if not is_bullet and (gap or not heading_list_open):
+                heading_list_open = False
+        if (
+            fact_heading
+            and heading_list_open
+            and out[i][0] == "form"
+            and _is_statement(_PLACEHOLDER.sub(" ", sentence))
+        ):
+            out[i] = ("fact", "volatile fact: listed under a heading of products or prices", ())
+    return out, examples
 
 
 def _inputs(
@@ -764,7 +1065,8 @@ def _heuristic_audit(
         total += counter.count(text)
         spans = _split_blocks(text)
         verdicts = [_classify(text[start:end]) for start, end, _ in spans]
-        verdicts = _propagate(text, spans, verdicts)
+        verdicts, examples = _context(text, spans, verdicts)
+        verdicts = _propagate(text, spans, verdicts, examples)
         for (start, end, _), (kind, reason, signals) in zip(spans, verdicts, strict=True):
             sentence = text[start:end]
             findings.append(
@@ -816,11 +1118,17 @@ def audit_instructions(
     Deterministic heuristics decide first: a sentence is a *fact* when it carries a price or
     currency, a percentage, a date or year, a time or weekday, a version or model number, a URL,
     an e-mail or phone number, a quantity or limit in business units, a product or plan name with
-    a number, or a location; or, in a statement (not a rule), time-bound wording ("as of",
-    "currently", "this quarter", "changed"), who holds a role ("The CEO is ..."), or a claim about
-    a named entity ("... offers ..."). A plain statement next to a fact in the same line or list
-    item is part of that passage of facts. Numbers that belong to a format rule ("in 3
-    bullet points", "a scale of 1 to 10") do not count. Everything else is *form*.
+    a number, a location, a template slot filled per call ("Assume the current date is
+    {current_date}"), or a business rule (a constraint whose subject is an order, booking, payment,
+    product or the customer: "An order can only be cancelled if ..."; not a rule for you, the agent
+    or a tool); or, in a statement (not a rule), time-bound wording ("as of", "currently", "this
+    quarter", "changed"), who holds a role ("The CEO is ..."), or a claim about a named entity
+    ("... offers ..."). A plain statement next to a fact in the same line or list item is part of
+    that passage of facts; so are list items under a heading of products, services, menu, prices,
+    hours or locations, and profile lines ("Occupation: ..."). Example dialogue (lines opened by
+    "User:", "Input:"..., "For example ...", the block after "Here are some examples") is form and
+    spreads nothing. Numbers that belong to a format rule ("in 3 bullet points", "a scale of 1 to
+    10") do not count. Everything else is *form*.
 
     Args:
         text_or_items: the instructions: a string, a message, a `ContextItem`, or an iterable of

@@ -40,15 +40,16 @@ if TYPE_CHECKING:
 __all__ = ["DuplicateDetector"]
 
 _EDGE_WORDS = 8
+_SLICE = 96  # characters read at each end of a long text for its first/last words
 _MEMO_SIZE = 4
 _PUNCT = string.punctuation + "“”‘’«»…"
 
 
-def _shingles(words: list[str]) -> set[tuple[str, ...]]:
-    """Word 3-shingles (built by ``zip`` in C: no per-shingle slicing)."""
+def _shingles(words: list[str]) -> frozenset[int]:
+    """Hashes of the word 3-shingles (``zip`` and ``hash`` run in C; no tuple is kept)."""
     if len(words) < 3:  # noqa: PLR2004
-        return {tuple(words)}
-    return set(zip(words, words[1:], words[2:], strict=False))
+        return frozenset((hash(tuple(words)),))
+    return frozenset(map(hash, zip(words, words[1:], words[2:], strict=False)))
 
 
 def _words(parts: Iterable[str]) -> list[str]:
@@ -56,29 +57,59 @@ def _words(parts: Iterable[str]) -> list[str]:
 
 
 class _Sig:
-    __slots__ = ("_shingles", "_words", "edges", "norm")
+    """What duplicate detection needs of one text, computed lazily.
+
+    ``key`` groups texts that *may* be equal once normalised: their first and last eight words
+    (or the normalised text itself when it has fewer than 16 words). For a long text those words
+    come from its first and last few hundred characters, so the whole text is split and joined
+    (``norm``) only when another text shares its key or it is compared as a near-duplicate.
+    """
+
+    __slots__ = ("_norm", "_shingles", "_words", "edges", "key", "low")
 
     def __init__(self, text: str) -> None:
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text)
-        parts = text.casefold().split()
-        self.norm = " ".join(parts)
+        low = self.low = text.casefold()
+        self._norm: str | None = None
         self._words: list[str] | None = None
-        self._shingles: frozenset[tuple[str, ...]] | None = None
+        self._shingles: frozenset[int] | None = None
         self.edges: tuple[tuple[str, ...], ...] = ()
+        head: list[str] = []
+        tail: list[str] = []
+        if len(low) > 2 * _SLICE:
+            head = low[:_SLICE].split()
+            tail = low[-_SLICE:].split()
+        if len(head) > _EDGE_WORDS and len(tail) > _EDGE_WORDS:
+            # the slices do not overlap and each holds a word more than needed (the cut one)
+            self.edges = (("h", *head[:_EDGE_WORDS]), ("t", *tail[-_EDGE_WORDS:]))
+            self.key: tuple[str, ...] = (*self.edges[0], *self.edges[1])
+            return
+        parts = low.split()
+        self._norm = " ".join(parts)
         if len(parts) >= 2 * _EDGE_WORDS:
             self.edges = (("h", *parts[:_EDGE_WORDS]), ("t", *parts[-_EDGE_WORDS:]))
+            self.key = (*self.edges[0], *self.edges[1])
+        else:
+            self.key = ("n", self._norm)
+
+    @property
+    def norm(self) -> str:
+        """Case-folded text with whitespace runs collapsed (NFKC first when not ASCII)."""
+        if self._norm is None:
+            self._norm = " ".join(self.low.split())
+        return self._norm
 
     @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = _words(self.norm.split())
+            self._words = _words(self.low.split())
         return self._words
 
     @property
-    def shingles(self) -> frozenset[tuple[str, ...]]:
+    def shingles(self) -> frozenset[int]:
         if self._shingles is None:
-            self._shingles = frozenset(_shingles(self.words))
+            self._shingles = _shingles(self.words)
         return self._shingles
 
 
@@ -121,20 +152,26 @@ class DuplicateDetector:
         self._lock = threading.Lock()
         self._memo: dict[tuple[object, ...], dict[int, list[PoisonFinding]]] = {}
 
-    def _sig(self, text: str) -> _Sig:
-        hit = self._cache.get(text)
-        if hit is not None:
-            return hit
-        sig = _Sig(text)
-        if self._cache_size > 0:
+    def _sigs(self, texts: list[str]) -> list[_Sig]:
+        """Signatures of ``texts`` (cached; new ones are stored under one lock)."""
+        cached = self._cache.get
+        sigs: list[_Sig] = []
+        fresh: dict[str, _Sig] = {}
+        for text in texts:
+            sig = cached(text) or fresh.get(text)
+            if sig is None:
+                sig = fresh[text] = _Sig(text)
+            sigs.append(sig)
+        if fresh and self._cache_size > 0:
             with self._lock:
-                while len(self._cache) >= self._cache_size:
-                    try:
-                        del self._cache[next(iter(self._cache))]
-                    except (StopIteration, KeyError, RuntimeError):  # pragma: no cover - race
-                        break
-                self._cache[text] = sig
-        return sig
+                for text, sig in list(fresh.items())[-self._cache_size :]:
+                    while len(self._cache) >= self._cache_size:
+                        try:
+                            del self._cache[next(iter(self._cache))]
+                        except (StopIteration, KeyError, RuntimeError):  # pragma: no cover
+                            break
+                    self._cache[text] = sig
+        return sigs
 
     def detect(
         self,
@@ -175,12 +212,22 @@ class DuplicateDetector:
                 parent[max(ra, rb)] = min(ra, rb)
                 how[(min(a, b), max(a, b))] = why
 
-        sigs = {i: self._sig(items[i].content) for i in positions}
-        exact: dict[str, int] = {}
+        sigs = dict(zip(positions, self._sigs([items[i].content for i in positions]), strict=True))
+        buckets: dict[tuple[str, ...], list[int]] = {}
+        for i in positions:
+            buckets.setdefault(sigs[i].key, []).append(i)
+        copy_of: dict[int, int] = {}
+        for members in buckets.values():
+            if len(members) > 1:
+                seen: dict[str, int] = {}
+                for i in members:
+                    first = seen.setdefault(sigs[i].norm, i)
+                    if first != i:
+                        copy_of[i] = first
         edges: dict[tuple[str, ...], list[int]] = {}
         for i in positions:
             sig = sigs[i]
-            first = exact.setdefault(sig.norm, i)
+            first = copy_of.get(i, i)
             if first != i:
                 union(first, i, "exact duplicate (normalised text)")
                 continue
@@ -197,7 +244,8 @@ class DuplicateDetector:
                         small, large = sorted((len(sa), len(sb)))
                         if small < self.threshold * large:  # Jaccard <= small / large
                             continue
-                        sim = len(sa & sb) / len(sa | sb)
+                        shared = len(sa & sb)
+                        sim = shared / (len(sa) + len(sb) - shared)
                         if sim >= self.threshold and not _numbers_differ(sigs[a], sigs[b]):
                             union(a, b, f"near-duplicate (shingle similarity {sim:.2f})")
         clusters: dict[int, list[int]] = {}

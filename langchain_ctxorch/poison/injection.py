@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import math
 import re
 import threading
@@ -198,6 +199,42 @@ _TRIGGERS = (
     "respond to every",
     "respond to all",
     "behave",
+    # persona set-ups, two-answer formats, refusal suppression, role-play scenes
+    "you aren",
+    "unaligned",
+    "each response",
+    "every response",
+    "each answer",
+    "every answer",
+    "each reply",
+    "every reply",
+    "your responses",
+    "your answers",
+    "styles",
+    "apologi",
+    "disclaimer",
+    "never say",
+    "never use",
+    "start with",
+    "begin with",
+    "start your",
+    "begin your",
+    "perspective",
+    "point of view",
+    "cipher",
+    "let's act",
+    "let's role",
+    "let's play",
+    "let us act",
+    "let us play",
+    "respond as",
+    "answer as",
+    "reply as",
+    "speak as",
+    "prefix all",
+    "prefix each",
+    "prefix every",
+    "prefix your",
     "pretend",
     "simulate",
     "leak",
@@ -505,7 +542,13 @@ def _gates(source: str, needle: str) -> bool:
     words = re.findall(r"[^\W\d_]{2,}", needle)
     if len(words) > 1:
         return all(w in source for w in words)
+    if len(needle) >= _STEM_MIN and needle.isalpha():
+        # a stem ("moral", "ethic") also opens patterns that spell a longer form ("morals")
+        return needle in source
     return _has_word(source, needle)
+
+
+_STEM_MIN = 5
 
 
 def _has_word(source: str, word: str) -> bool:
@@ -596,19 +639,81 @@ class _Pattern:
     regex: re.Pattern[str]
     gate: frozenset[str]
     """Needles whose presence in a window lets the pattern run (empty: always run)."""
+    unanchored: re.Pattern[str] | None = None
+    """``regex`` without its leading ``\\b`` (None when it has none, or a top-level ``|``).
+
+    ``re`` finds no first-character set for a pattern that opens with ``\\b``, so it tries the
+    whole pattern at every position; without it, ``re`` skips to the first letters of the
+    alternation, and the word boundary is checked on the (rare) candidate matches instead.
+    """
+
+    def search(self, window: str) -> re.Match[str] | None:
+        """``regex.search(window)``, through ``unanchored`` when there is one."""
+        fast = self.unanchored
+        if fast is None:
+            return self.regex.search(window)
+        m = fast.search(window)
+        while m is not None and not _at_boundary(window, m.start()):
+            m = fast.search(window, m.start() + 1)
+        return m
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _at_boundary(text: str, pos: int) -> bool:
+    """``\\b`` at ``pos``: a word character on exactly one side."""
+    before = pos > 0 and _is_word_char(text[pos - 1])
+    after = pos < len(text) and _is_word_char(text[pos])
+    return before != after
+
+
+def _without_leading_boundary(pattern: str) -> str | None:
+    """``pattern`` without the ``\\b`` that opens it (or opens every top-level branch).
+
+    None when some top-level branch does not open with ``\\b``: then the boundary is not a
+    property of the match start alone.
+    """
+    branches: list[str] = []
+    depth = 0
+    start = 0
+    in_class = escaped = False
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    branches.append(pattern[start:])
+    if not all(b.startswith(r"\b") for b in branches):
+        return None
+    return "|".join(b[2:] for b in branches)
 
 
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
     source = pattern.lower()
+    stripped = _without_leading_boundary(pattern)
+    unanchored = re.compile(stripped) if stripped is not None else None
     if "<\\|" in source or "\\[/?inst" in source:
         # chat-template tokens: symbols the word-based gate cannot see; gated by the token needles
-        return _Pattern(family, weight, re.compile(pattern), _TEMPLATE_NEEDLES)
+        return _Pattern(family, weight, re.compile(pattern), _TEMPLATE_NEEDLES, unanchored)
     gate = {_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and _gates(source, t.strip())}
     # Common words are not needles themselves; their specific forms are.
     for word in ("system", "mode", "character"):
         if _has_word(source, word):
             gate.update(_NEEDLE_OF[t] for t in _ALL_TRIGGERS if word in t)
-    return _Pattern(family, weight, re.compile(pattern), frozenset(gate))
+    return _Pattern(family, weight, re.compile(pattern), frozenset(gate), unanchored)
 
 
 _PATTERNS: tuple[_Pattern, ...] = (
@@ -652,6 +757,12 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "override",
         0.4,
         rf"\bnew{_W}(?:rules|task|objective|role|goal)\s{{0,3}}(?::|are|is)",
+    ),
+    _p(
+        "override",
+        0.5,
+        r"\byour new (?:rules|instructions|directives|task|role|objective|goal|purpose|guidelines|"
+        r"programming|identity|persona)(?: (?:are|is))?(?: to|:)",
     ),
     _p(
         "override",
@@ -894,13 +1005,14 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "persona",
         0.6,
         r"\U0001f513|\U0001f512|\[classic\]|\[jailbreak\]|"
-        r"\b(?:two|2) (?:different |separate )?(?:responses|answers|paragraphs)\b",
+        r"\b(?:two|2) (?:different |separate )?(?:responses|answers|paragraphs|replies|"
+        r"personas|personalities|voices)\b",
     ),
     _p(
         "persona",
         0.6,
         r"\b(?:you are|you're) (?:now |going to |about to )?(?:be |act as |play )?"
-        r"(?:an? )?(?:\w+ ){0,2}?(?:named|called)\b|\byou are no longer\b|"
+        r"(?:an? )?(?:[\w'-]+ ){0,3}?(?:named|called)\b|\byou are no longer\b|"
         r"\byou will now (?:act|be|respond|pretend|play|answer|reply|pose|simulate|become|"
         r"speak|talk|follow|obey|ignore|take on|assume|adopt)\b|"
         r"\byou (?:are|will be|'re) going to (?:act|pretend|play|be|simulate)\b",
@@ -1017,6 +1129,128 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "override",
         0.3,
         r"\b(?:focus|concentrate|rely) (?:exclusively|only|solely) on\b",
+    ),
+    # ---- persona set-ups that redefine who the model is or which rules bind it
+    _p(
+        "persona",
+        0.5,
+        r"\byou (?:are not|aren'?t|are no longer|'re not|'re no longer) (?:an? |the )?"
+        r"(?:chatgpt|gpt[\w.-]*|claude|gemini|bard|llama|bing|copilot|openai'?s? \w+|"
+        r"(?:ai|a\.i\.)(?: (?:language )?model| assistant| chatbot)?(?! \w+(?:er|ist)s?\b)|"
+        r"(?:large )?language model|assistant|chatbot|"
+        r"(?:bound|restricted|limited|governed|constrained) by (?:any |the |your |its |those )?"
+        r"(?:typical |usual |normal |old |previous |original )?(?:rules|laws|guidelines|polic\w+|"
+        r"ethics|morals|morality|restrictions|filters|constraints|limitations|programming|"
+        r"principles|openai|anthropic|content polic\w+))\b",
+    ),
+    _p(
+        "persona",
+        0.55,
+        rf"\bfrom now on,?{_W}(?:you are|you're|you will be|you'll be|your name is|you shall be|"
+        rf"you become)(?:{_W}[\w'.-]+){{0,6}}?{_W}(?:ai|a\.i\.|model|assistant|bot|chatbot|gpt|"
+        r"\w+gpt|persona|character|version|entity|named|called|known as)\b",
+    ),
+    _p(
+        "persona",
+        0.5,
+        r"\b(?:aligned|normal|classic|filtered|censored|safe|standard|regular|default)"
+        r"(?: and|/| or| vs\.?| versus) (?:an? )?(?:unaligned|unfiltered|uncensored|jailbroken|"
+        r"unsafe|evil|unrestricted|unethical|amoral|rogue|dan)(?: \w+)? (?:ai|a\.i\.|assistant|"
+        r"chatbot|model|responses?|answers?|versions?|personas?|modes?|outputs?|replies)\b",
+    ),
+    _p(
+        "persona",
+        0.35,
+        r"\b(?:for|in|with|to) (?:each|every|all (?:of )?your|all) (?:of your )?(?:response|answer|"
+        r"reply|output|message|question|prompt)s?\W{1,3}(?:[\w'\"]+\W{1,3}){0,4}?(?:output|write|"
+        r"print|start with|begin with|prefix|label|give (?:two|both))\b",
+    ),
+    _p(
+        "persona",
+        0.35,
+        r"\b(?:answer|respond|reply|write|output|give|provide)\w*(?: \w+){0,5}? (?:in|with) "
+        r"(?:two|2|both) (?:different |separate |distinct )?(?:styles|personas|personalities|"
+        r"voices|manners|tones)\b",
+    ),
+    _p(
+        "persona",
+        0.35,
+        r"\b(?:prefix|start|begin|preface|open) (?:all |each |every )?(?:of )?your (?:answers|"
+        r"responses|replies|messages|outputs?)(?: \w+){0,2}? (?:with|as|by)\b",
+    ),
+    _p(
+        "persona",
+        0.45,
+        r"\byou (?:should|will|must|shall|can|would|may|then)? ?(?:become|turn into|transform "
+        r"into|switch to|act|be)(?: [\w-]+,?){0,6}? (?:immoral|unethical|evil|racist|sexist|amoral|"
+        r"malicious|toxic|unhinged|unfiltered)\b",
+    ),
+    _p(
+        "persona",
+        0.45,
+        r"\blet'?s (?:act out|role-?play|play out|play a (?:game|scene|role)|enact)\b|"
+        r"\blet us (?:act out|role-?play|play a (?:game|scene|role))\b",
+    ),
+    _p(
+        "persona",
+        0.4,
+        r"\byou (?:will|must|shall|should|are to|'ll) (?:always )?(?:respond|answer|reply|speak|"
+        r"talk|act|write) (?:only )?as [\"“']?(?:the |an? |if )?[\w-]+",
+    ),
+    _p(
+        "persona",
+        0.5,
+        r"\b(?:rewrite|write|retell|describe|answer|respond|continue|tell|explain)\b(?:\W+\w+){0,5}?"
+        r" from the (?:perspective|point of view|pov|viewpoint) of (?:that|the|this|a|an|your) "
+        r"(?:\w+ )?(?:character|persona|villain|criminal|ai|person|entity)\b",
+    ),
+    _p("persona", 0.3, r"\bhypothetical (?:response|answer|reply|output)\b"),
+    _p(
+        "persona",
+        0.45,
+        r"\b(?:we|you|i) (?:will |shall |must |should |are going to |'ll )?(?:only )?"
+        r"(?:communicate|talk|speak|chat|converse|respond|reply|answer)(?: with (?:me|you|each "
+        r"other))? (?:only )?(?:in|using|through|via|utilizing) (?:the )?(?:[\w-]+ ){0,2}?"
+        r"(?:cipher|ciphers|morse|base64|caesar|leetspeak|rot13|encrypted \w+|secret language)\b|"
+        r"\b(?:deliver|give|write|provide|send) (?:your |all )?(?:responses|answers|replies|"
+        r"outputs?) (?:in|using|utilizing|with) (?:the )?(?:[\w-]+ ){0,2}?(?:cipher|morse|"
+        r"base64|caesar|leetspeak|rot13)\b",
+    ),
+    _p(
+        "encoding",
+        0.5,
+        r"\b(?:censored|banned|forbidden|filtered|blocked|sensitive|trigger) (?:words?|terms?)\b"
+        r"(?:\s{1,8}\w+){0,3}?\s{1,8}(?:broken|split|separated|divided|chopped)\s{1,8}(?:up\s)?"
+        r"(?:into|in)\s{1,8}(?:(?:separate|multiple|individual|single)\s{1,8})?(?:tokens|parts|"
+        r"pieces|variables|"
+        r"characters|letters|chunks)\b",
+    ),
+    # ---- refusal suppression: rules that forbid refusing, apologising or warning
+    _p(
+        "persona",
+        0.4,
+        r"\b(?:do not|don'?t|never|must not|should not|shall not) (?:ever )?(?:apologi[sz]e|"
+        r"(?:add|include|give|write|use|put|append)(?: any| a)?(?: kind of)? [\"“']?(?:notes?|"
+        r"disclaimers?|caveats?|moral(?:izing)? lectures?)\b)",
+    ),
+    _p(
+        "persona",
+        0.45,
+        r"\b(?:never|do not|don'?t|must not) (?:say|use|write|output|include)(?: the)?(?: words?|"
+        r" phrases?)?\W{1,4}(?:[\w']+\W{1,4}){0,6}?(?:cannot|can'?t|unable|sorry|apologi\w+|"
+        r"unfortunately|as an ai)\b",
+    ),
+    _p(
+        "persona",
+        0.5,
+        r"\b(?:start|begin|open|preface)(?: (?:your|the|each|every))?(?: (?:response|answer|reply|"
+        r"output|message)s?)? (?:with|by saying)\W{1,3}(?:sure|absolutely|certainly|of course|"
+        r"yes)\b\W{0,3}(?:i can|i will|i'?ll|here)",
+    ),
+    _p(
+        "role",
+        0.3,
+        r"\buser ?: [^\n]{1,300}?[ \t](?:assistant|ai|chatbot) ?: ",
     ),
     # ---- prompt leak
     _p(
@@ -1138,7 +1372,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"|\b(?:base64|base32|base16|hex|rot13|rot-13|caesar|morse|braille|ascii85|uuencode|"
         r"binary|leetspeak|atbash|nato|zalgo|ecoji|base2048|quoted-printable|mime|encoded)"
         r"(?: \w+)? (?:encoded|decoded) (?:string|text|message|data)\b"
-        r"|(?:^|\n)encoded:.{0,2000}?\n ?decoded:|\bin your (?:monologue|head|mind)\b"
+        r"|\bencoded:(?<![^\n]encoded:).{0,2000}?\n ?decoded:|\bin your (?:monologue|head|mind)\b"
         r"|\bwhat does this mean\?",
     ),
 )
@@ -1156,18 +1390,36 @@ _BY_NEEDLE: dict[str, tuple[int, ...]] = {
 }
 
 
-def _patterns_for(needles: Iterable[str]) -> list[int]:
-    """Indices of the patterns worth running in a window holding ``needles``, in order."""
+_PATTERNS_FOR: dict[frozenset[str], tuple[int, ...]] = {}
+_PATTERNS_FOR_MAX = 4096
+
+
+def _patterns_for(needles: Iterable[str]) -> tuple[int, ...]:
+    """Indices of the patterns worth running in a window holding ``needles``, in order.
+
+    Memoised by needle set (a bounded module-level memo of a pure function of constants).
+    """
+    key = frozenset(needles)
+    hit = _PATTERNS_FOR.get(key)
+    if hit is not None:
+        return hit
     chosen = set(_UNGATED)
-    for n in needles:
+    for n in key:
         chosen.update(_BY_NEEDLE.get(n, ()))
-    return sorted(chosen)
+    result = tuple(sorted(chosen))
+    if len(_PATTERNS_FOR) < _PATTERNS_FOR_MAX:
+        _PATTERNS_FOR[key] = result
+    return result
+
+
+_PLAIN_KEYS = tuple(str(i) for i in range(len(_PATTERNS)))
 
 
 _DESCRIPTIVE_RE = re.compile(
     r"\b(?:model|llm|ai|assistant|chatbot|system|agent|bot|it|they|them|attackers?|adversar\w*|"
     r"which|cause[sd]?|causing|trick\w*|make[sd]?|making|forc\w+|convinc\w+|manipulat\w+|"
-    r"persuad\w+|attempts?|tries|try|trying|designed|meant)\W+(?:\w+\W+){0,2}(?:to|into|may|might|"
+    r"persuad\w+|attempts?|tries|try|trying|designed|meant)(?!\s?:)\W+(?:\w+\W+){0,2}(?:to|into|may|"
+    r"might|"
     r"could|would|can|will|should|not)?\W*$"
 )
 _FRAMING_RE = re.compile(
@@ -1257,6 +1509,9 @@ _CONFUSABLES = str.maketrans(
 # A run of 20+ printable ASCII characters after a character that cannot be in it: the leading
 # class lets ``re`` skip to run starts instead of retrying inside every short word.
 _RUN_RE = re.compile(r"[^!-~]([!-~]{20,})")
+# Bytes of printable ASCII (what `_RUN_RE` runs are made of) -> "x", every other byte -> " ".
+_RUN_BYTES = bytes(0x78 if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+_RUN_NEEDLE = b"x" * 20
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
 _B32_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
@@ -1370,17 +1625,24 @@ def _decode_hex(run: str) -> str | None:
     return text if _printable_ratio(text) > _PRINTABLE and re.search(r"[a-zA-Z]{3}", text) else None
 
 
+@functools.cache
 def _build_automaton() -> Any:
     """An Aho-Corasick automaton over the trigger words (None without ``ahocorasick-rs``).
 
-    ``ahocorasick-rs`` finds all trigger words in one pass at >100 MB/s; without it the same
-    words are found by a trie-shaped ``re`` alternation (~15 MB/s).
+    ``ahocorasick-rs`` finds all trigger words in one pass (the DFA form runs at ~150 MB/s;
+    without the package the same words are found by a trie-shaped ``re`` alternation at
+    ~15 MB/s). Like a compiled regex, it is an immutable function of the module's constants,
+    so it is built once per process, on first use (~5 ms), and shared by every detector.
     """
     try:
         import ahocorasick_rs  # noqa: PLC0415 - optional accelerator, imported lazily
     except ImportError:
         return None
-    return ahocorasick_rs.AhoCorasick(_NEEDLES, matchkind=ahocorasick_rs.MatchKind.LeftmostFirst)
+    return ahocorasick_rs.AhoCorasick(
+        _NEEDLES,
+        matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+        implementation=ahocorasick_rs.Implementation.DFA,
+    )
 
 
 class _ScanCache:
@@ -1523,6 +1785,8 @@ class InjectionDetector:
     def _scan_uncached(self, text: str) -> InjectionScan:
         evidence: dict[str, tuple[float, str]] = {}
         self._collect(text, evidence, depth=0, label="")
+        if not evidence and self.classifier is None:
+            return InjectionScan(flagged=False, score=0.0, matches=[])
         score = 1.0
         for weight, _ in evidence.values():
             score *= 1.0 - weight
@@ -1579,10 +1843,10 @@ class InjectionDetector:
         discussion: bool | None = None
         for index in _patterns_for(needles):
             pattern = _PATTERNS[index]
-            key = f"{label}{index}"
+            key = f"{label}{index}" if label else _PLAIN_KEYS[index]
             if key in evidence:
                 continue
-            m = pattern.regex.search(window)
+            m = pattern.search(window)
             if m is None:
                 continue
             weight = pattern.weight
@@ -1658,6 +1922,17 @@ class InjectionDetector:
         """Decode long opaque runs (base64, base32, hex, ascii85) and re-scan what they say."""
         if depth >= _MAX_DEPTH:
             return
+        # Exact pre-check for a run of 20 printable ASCII characters: bytes.translate and
+        # bytes.find run at GB/s, the run regex at ~80 MB/s, and most texts have no such run.
+        raw = text.encode("utf-8", "surrogatepass")
+        has_run = raw.translate(_RUN_BYTES).find(_RUN_NEEDLE) >= 0
+        if has_run and self._decode_runs(text, evidence, depth):
+            evidence["encoded-blob"] = (0.15, "encoding: an encoded run decodes to text")
+        elif any(v[1].startswith("encoding:") for v in evidence.values()) and _BLOB_RE.search(text):
+            evidence["encoded-blob"] = (0.3, "encoding: an opaque run next to a decode request")
+
+    def _decode_runs(self, text: str, evidence: dict[str, tuple[float, str]], depth: int) -> bool:
+        """Decode and re-scan the runs of ``text``; True when one decoded to readable text."""
         decoded_any = False
         tried = 0
         for m in _RUN_RE.finditer(text if text[:1].isspace() else f" {text}"):
@@ -1686,10 +1961,7 @@ class InjectionDetector:
                 self._collect_decoded(decoded, evidence, depth, kind)
             if tried >= _MAX_DECODE_RUNS:
                 break
-        if decoded_any:
-            evidence["encoded-blob"] = (0.15, "encoding: an encoded run decodes to text")
-        elif any(v[1].startswith("encoding:") for v in evidence.values()) and _BLOB_RE.search(text):
-            evidence["encoded-blob"] = (0.3, "encoding: an opaque run next to a decode request")
+        return decoded_any
 
     def _collect_decoded(
         self, decoded: str, evidence: dict[str, tuple[float, str]], depth: int, kind: str

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
+import itertools
 import re
 from typing import Any
 
@@ -91,7 +93,7 @@ def module_patterns(module_name: str) -> list[tuple[str, re.Pattern[str]]]:
             if isinstance(obj.pattern, str):
                 found.setdefault(id(obj), (name, obj))
             return
-        if depth > 3:  # noqa: PLR2004 - patterns sit at most a few containers deep
+        if depth > 3:  # patterns sit at most a few containers deep
             return
         if isinstance(obj, (tuple, list)):
             for i, child in enumerate(obj):
@@ -110,6 +112,20 @@ def module_patterns(module_name: str) -> list[tuple[str, re.Pattern[str]]]:
     return list(found.values())
 
 
+def anchored_only(module_name: str, name: str) -> bool:
+    """Whether the module only ever calls ``name.match``/``name.fullmatch`` (one start position).
+
+    Such a pattern is measured with ``match``, as it is used: ``finditer`` would try every start
+    position and report a quadratic cost the code never pays.
+    """
+    if not name.isidentifier():
+        return False
+    module = importlib.import_module(module_name)
+    source = inspect.getsource(module)
+    methods = set(re.findall(rf"\b{re.escape(name)}\.(\w+)\(", source))
+    return bool(methods) and methods <= {"match", "fullmatch"}
+
+
 def pattern_words(pattern: re.Pattern[str]) -> list[str]:
     """The literal words of a pattern's source (escapes removed), in order, deduplicated."""
     source = _ESCAPE.sub(" ", pattern.pattern)
@@ -122,7 +138,7 @@ def pumps(pattern: re.Pattern[str]) -> list[str]:
     out = list(GENERIC_PUMPS)
     for w in words:
         out += [w, w + " ", w + "\n", w + ":", w + ". ", "[" + w, w + " 0"]
-    out += [f"{a} {b} " for a, b in zip(words, words[1:], strict=False)]
+    out += [f"{a} {b} " for a, b in itertools.pairwise(words)]
     return list(dict.fromkeys(out))
 
 
@@ -131,7 +147,13 @@ def attack(pump: str, n: int) -> str:
     return (pump * (n // len(pump) + 1))[:n] + _END
 
 
-def exhaust(pattern: re.Pattern[str], text: str) -> None:
-    """Run ``pattern`` over the whole text (every match, as ``finditer``/``sub`` would)."""
+def exhaust(pattern: re.Pattern[str], text: str, *, anchored: bool = False) -> None:
+    """Run ``pattern`` over the whole text (every match, as ``finditer``/``sub`` would).
+
+    With ``anchored``, only ``pattern.match(text)`` (for patterns used that way).
+    """
+    if anchored:
+        pattern.match(text)
+        return
     for _ in pattern.finditer(text):
         pass

@@ -13,7 +13,15 @@ import re
 
 import pytest
 from _hardening_util import assert_linear, best_time
-from _redos import MODULES, attack, exhaust, module_patterns, pumps
+from _redos import (
+    MODULES,
+    anchored_only,
+    attack,
+    exhaust,
+    module_patterns,
+    pattern_words,
+    pumps,
+)
 from langchain_core.messages import HumanMessage
 
 from langchain_ctxorch import (
@@ -54,10 +62,13 @@ def _patterns() -> list[object]:
         short = module.rsplit(".", 1)[-1]
         for name, pattern in module_patterns(module):
             key = f"{short}.{name}"
+            if key.startswith("injection._PATTERNS["):
+                continue  # phrase patterns are checked as the detector runs them, below
             marks = []
             if key in KNOWN_SUPERLINEAR:
                 marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_SUPERLINEAR[key]))
-            params.append(pytest.param(pattern, id=key, marks=marks))
+            anchored = anchored_only(module, name)
+            params.append(pytest.param(pattern, anchored, id=key, marks=marks))
     return params
 
 
@@ -70,35 +81,93 @@ def test_every_module_contributes_patterns() -> None:
     assert all(counts.values()), counts
 
 
-def _worst_pumps(pattern: re.Pattern[str], keep: int = 2) -> list[str]:
+def _worst_pumps(pattern: re.Pattern[str], *, anchored: bool, keep: int = 2) -> list[str]:
     timed = []
     for pump in pumps(pattern):
         text = attack(pump, SCREEN_CHARS)
-        timed.append((best_time(lambda t=text: exhaust(pattern, t), repeat=1), pump))
+        run = lambda t=text: exhaust(pattern, t, anchored=anchored)  # noqa: E731
+        timed.append((best_time(run, 1, collect=False), pump))
     timed.sort(key=lambda tp: -tp[0])
     return [pump for _, pump in timed[:keep]]
 
 
-def _base_size(pattern: re.Pattern[str], pump: str) -> int:
+def _base_size(pattern: re.Pattern[str], pump: str, *, anchored: bool) -> int:
     """The smallest size (from 200 chars, x3 steps) whose run takes a measurable time."""
     n = 200
     while n < MAX_BASE_CHARS:
         text = attack(pump, n)
-        if best_time(lambda t=text: exhaust(pattern, t), repeat=1) >= MIN_BASE_SECONDS:
+        run = lambda t=text: exhaust(pattern, t, anchored=anchored)  # noqa: E731
+        if best_time(run, 1, collect=False) >= MIN_BASE_SECONDS:
             break
         n *= 3
     return min(n, MAX_BASE_CHARS)
 
 
-@pytest.mark.parametrize("pattern", PATTERNS)
-def test_pattern_grows_linearly(pattern: re.Pattern[str]) -> None:
-    for pump in _worst_pumps(pattern):
-        n = _base_size(pattern, pump)
+@pytest.mark.parametrize(("pattern", "anchored"), PATTERNS)
+def test_pattern_grows_linearly(pattern: re.Pattern[str], anchored: bool) -> None:
+    for pump in _worst_pumps(pattern, anchored=anchored):
+        n = _base_size(pattern, pump, anchored=anchored)
         assert_linear(
             lambda size, p=pump: attack(p, size),
-            lambda text: exhaust(pattern, text),
+            lambda text: exhaust(pattern, text, anchored=anchored),
             n,
             what=f"/{pattern.pattern[:60]}.../ on {pump!r} * n",
+            repeat=5,
+        )
+
+
+KNOWN_SUPERLINEAR_PHRASES = {
+    "violat)\\w*": (
+        "InjectionDetector phrase pattern '\\b(?:disregard|ignore|bypass|violat)\\w*...' is run "
+        "through _Pattern.unanchored (the pattern without its leading \\b): re tries every "
+        "occurrence of the stem inside one long word and \\w* rescans to the word's end, "
+        "O(n^2): InjectionDetector().scan('violat' * 6400) takes ~17 s (38 kB)"
+    ),
+    "substitut\\w+": (
+        "InjectionDetector phrase pattern '\\b(?:append|...|substitut\\w+|put)...' via "
+        "_Pattern.unanchored is O(n^2) on one long word repeating the stem: "
+        "InjectionDetector().scan('substitut' * 6400) takes ~9 s (58 kB)"
+    ),
+}
+
+
+def _phrase_patterns() -> list[object]:
+    from langchain_ctxorch.poison import injection  # noqa: PLC0415
+
+    params: list[object] = []
+    for i, entry in enumerate(injection._PATTERNS):
+        source = entry.regex.pattern
+        reasons = [r for key, r in KNOWN_SUPERLINEAR_PHRASES.items() if key in source]
+        marks = [pytest.mark.xfail(strict=True, reason=reasons[0])] if reasons else []
+        params.append(
+            pytest.param(entry, id=f"injection._PATTERNS[{i}]:{entry.family}", marks=marks)
+        )
+    return params
+
+
+@pytest.mark.parametrize("entry", _phrase_patterns())
+def test_detector_phrase_pattern_grows_linearly(entry: object) -> None:
+    """Each phrase pattern as the detector runs it (``_Pattern.search``, on lowercased windows)."""
+    search = entry.search  # type: ignore[attr-defined]
+    regex = entry.regex  # type: ignore[attr-defined]
+    candidates = [*pumps(regex), *(w * 3 for w in pattern_words(regex))]
+    timed = []
+    for pump in dict.fromkeys(candidates):
+        text = attack(pump.lower(), SCREEN_CHARS)
+        timed.append((best_time(lambda t=text: search(t), 1, collect=False), pump.lower()))
+    timed.sort(key=lambda tp: -tp[0])
+    for _, pump in timed[:2]:
+        n = 200
+        while n < MAX_BASE_CHARS:
+            text = attack(pump, n)
+            if best_time(lambda t=text: search(t), 1, collect=False) >= MIN_BASE_SECONDS:
+                break
+            n *= 3
+        assert_linear(
+            lambda size, p=pump: attack(p, size),
+            search,
+            min(n, MAX_BASE_CHARS),
+            what=f"_Pattern.search /{regex.pattern[:60]}.../ on {pump!r} * n",
             repeat=5,
         )
 
@@ -127,16 +196,36 @@ SCAN_FAMILIES = {
     "separators": "!-!-!-!-",
     "whitespace": " \t\n",
     "digits": "0123456789",
+    "long-word-violat": "violat",
+    "long-word-substitut": "substitut",
+    "long-word-ignor": "ignor",
+}
+KNOWN_SCAN = {
+    "long-word-violat": KNOWN_SUPERLINEAR_PHRASES["violat)\\w*"],
+    "long-word-substitut": KNOWN_SUPERLINEAR_PHRASES["substitut\\w+"],
 }
 
 
-@pytest.mark.parametrize("pump", list(SCAN_FAMILIES.values()), ids=list(SCAN_FAMILIES))
+def _scan_params() -> list[object]:
+    return [
+        pytest.param(
+            pump,
+            id=name,
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_SCAN[name])]
+            if name in KNOWN_SCAN
+            else [],
+        )
+        for name, pump in SCAN_FAMILIES.items()
+    ]
+
+
+@pytest.mark.parametrize("pump", _scan_params())
 def test_scan_grows_linearly(pump: str) -> None:
     detector = InjectionDetector(cache_size=0)
     assert_linear(
         lambda n: attack(pump, n),
         detector.scan,
-        100_000,
+        2_000,
         what=f"InjectionDetector.scan of {pump!r} * n",
         repeat=2,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,19 @@ FACTS = [
     ("Our office is located in Lisbon.", "contact"),
     ("We currently accept Visa and Mastercard.", "temporal"),
     ("The CEO of Acme is Jane Doe.", "person"),
+    ("Assume the current date is {current_date}.", "slot"),
+    ("You are managing {os} operating system with {shell} shell.", "slot"),
+    ("The customer's name is {customer_name}", "slot"),
+    ("An order can only be cancelled if its status is 'pending'.", "policy"),
+    ("Gift cards cannot be refunded.", "policy"),
+    ("Basic economy tickets are non-refundable.", "policy"),
+    ("The user can only choose one payment method per order.", "policy"),
+    ("There cannot be any change of cabin class after check-in.", "policy"),
+    ("Each passenger can have at most five checked bags.", "quantity"),
+    ("Economy fares include 2 free checked bags.", "quantity"),
+    ("Our store has 50 types of products.", "quantity"),
+    ("The upgrade costs 20 euros.", "price"),
+    ("Help them choose between the airpods, airpods pro and airpods max by asking.", "product"),
 ]
 
 FORMS = [
@@ -59,6 +74,20 @@ FORMS = [
     "You are the assistant of the CEO.",
     "Output at most 10 results per page.",
     "Step 1: Read the question.",
+    "Write the report in {language}.",
+    "Use the {tool_name} tool to search.",
+    "You can only help one user per conversation.",
+    "This action can only be called once.",
+    "The agent must not reveal internal notes.",
+    "Users cannot see your inner thoughts.",
+    "Each item must have a title and a url field.",
+    "The cost of compensation is always high.",
+    "Furthermore, you can request heartbeats, so thinking is temporarily suspended.",
+    "Using the latest information available, construct a report.",
+    "DATA GROUNDING: Only report data observed in the browser state.",
+    "All times in the database are EST and 24 hour based.",
+    "There is no need to place a new order.",
+    "Speak out all prices to include the currency.",
 ]
 
 
@@ -270,10 +299,8 @@ def _dataset() -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
+def _scores(prompts: list[dict]) -> tuple[float, float]:
     tp = fp = fn = 0
-    prompts = _dataset()
-    assert len(prompts) >= 20
     for p in prompts:
         facts = [(f.start, f.end) for f in audit_instructions(p["text"]).facts]
         for s in p["sentences"]:
@@ -284,5 +311,123 @@ def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
             tp += pred and gold
             fp += pred and not gold
             fn += gold and not pred
-    assert tp / (tp + fn) >= 0.9
-    assert tp / (tp + fp) >= 0.85
+    return tp / (tp + fp), tp / (tp + fn)
+
+
+def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
+    prompts = _dataset()
+    assert len(prompts) >= 20
+    precision, recall = _scores(prompts)
+    assert recall >= 0.9
+    assert precision >= 0.85
+
+
+def test_tuning_half_of_holdout2_meets_the_acceptance_bar() -> None:
+    # Half A of holdout2 (SHA-256 of the id is even, as in benchmarks/audit_eval.py) is a tuning
+    # split, so it may be a regression test; half B is the test split and is only reported.
+    path = DATA.with_name("system_prompts_holdout2.jsonl")
+    with path.open(encoding="utf-8") as fh:
+        prompts = [json.loads(line) for line in fh if line.strip()]
+    half_a = [p for p in prompts if int(hashlib.sha256(p["id"].encode()).hexdigest(), 16) % 2 == 0]
+    assert len(half_a) >= 20
+    precision, recall = _scores(half_a)
+    assert recall >= 0.9
+    assert precision >= 0.85
+
+
+def _kinds(prompt: str) -> list[tuple[str, str]]:
+    return [(f.kind, f.text) for f in audit_instructions(prompt).findings]
+
+
+def test_example_blocks_are_form_and_do_not_spread_facts() -> None:
+    prompt = (
+        "Here are some few shot examples:\n\n"
+        "Input: Yesterday, I met John at 3pm. We discussed the project.\n"
+        "Output: {'facts': ['Met John at 3pm']}\n"
+        "[1] https://example.com/source\n\n"
+        "Return the facts in JSON. The Pro plan costs $49/month.\n"
+        'For example "02:30:00" means 2:30 AM EST.'
+    )
+    assert _kinds(prompt) == [
+        ("form", "Here are some few shot examples:"),
+        ("form", "Input: Yesterday, I met John at 3pm."),
+        ("form", "We discussed the project."),
+        ("form", "Output: {'facts': ['Met John at 3pm']}"),
+        ("form", "[1] https://example.com/source"),
+        ("form", "Return the facts in JSON."),
+        ("fact", "The Pro plan costs $49/month."),
+        ("form", 'For example "02:30:00" means 2:30 AM EST.'),
+    ]
+    reasons = {f.text: f.reason for f in audit_instructions(prompt).findings}
+    assert reasons["We discussed the project."] == "form: part of an example"
+
+
+def test_speaker_lines_are_examples_even_without_an_intro() -> None:
+    prompt = (
+        "Customer: Can I cancel my order from March 3?\nAgent: Yes, your $40 refund is on the way."
+    )
+    assert [k for k, _ in _kinds(prompt)] == ["form", "form"]
+
+
+def test_list_items_under_a_product_heading_are_facts_but_rules_are_not() -> None:
+    prompt = (
+        "You are the assistant of Bella Cafe.\n\nMenu:\n- Espresso\n- Flat white with oat milk\n"
+        "- Always suggest a pastry.\n\nTone:\n- Friendly and warm\n\n## Our services\n"
+        "* Fiber internet for homes"
+    )
+    assert _kinds(prompt) == [
+        ("form", "You are the assistant of Bella Cafe."),
+        ("form", "Menu:"),
+        ("fact", "Espresso"),
+        ("fact", "Flat white with oat milk"),
+        ("form", "Always suggest a pastry."),
+        ("form", "Tone:"),
+        ("form", "Friendly and warm"),
+        ("form", "Our services"),
+        ("fact", "Fiber internet for homes"),
+    ]
+
+
+def test_profile_lines_are_facts_but_placeholders_for_a_format_are_not() -> None:
+    prompt = "First name: Chad\nOccupation: PhD student at Berkeley\nName: [the user's name]"
+    assert [k for k, _ in _kinds(prompt)] == ["fact", "fact", "form"]
+    assert "profile" in audit_instructions(prompt).findings[0].signals
+
+
+def test_a_rule_for_the_agent_is_not_pulled_into_a_passage_of_facts() -> None:
+    prompt = (
+        "- Refunds take 5 to 7 business days. The agent must confirm the order id first. "
+        "Gift cards are refunded at once."
+    )
+    assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact"]
+
+
+def test_policy_rules_need_a_business_subject() -> None:
+    policy = audit_instructions("For a pending order, each item can be modified once.").facts
+    assert [f.signals for f in policy] == [("policy",)]
+    assert audit_instructions("For a pending order, you must check its status.").facts == []
+    assert audit_instructions("If the user pays with a gift card, it must cover the total.").facts
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "An order can only be cancelled if pending. " * n,
+        lambda n: "- The user must provide a payment method.\n" * n,
+        lambda n: "Here are some examples:\n" + "User: hi {date}\nAssistant: $5\n" * n,
+        lambda n: "Menu:\n" + "- Pizza $10 and Coffee\n" * n,
+        lambda n: "airpods " * n + "airpods pro",
+        lambda n: "{current_date} {x} " * n + ".",
+    ],
+)
+def test_context_rules_stay_linear(make, counter) -> None:
+    def run(n: int) -> float:
+        text = make(n)
+        t0 = time.perf_counter()
+        audit_instructions(text, counter=counter)
+        return time.perf_counter() - t0
+
+    small = min(run(250) for _ in range(2))
+    large = min(run(2000) for _ in range(2))
+    # 8x the input: linear is ~8x; quadratic would be ~64x. Generous bound for noisy machines.
+    assert large < max(small, 1e-3) * 24
