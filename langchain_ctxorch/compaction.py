@@ -492,6 +492,36 @@ def _finish(job: _Job, response: Any) -> CompactionResult:
 # ---------------------------------------------------------------------- public API
 
 
+def _begin(
+    messages: Sequence[BaseMessage],
+    *,
+    max_tokens: int,
+    counter: TokenCounter | None,
+    summarizer: BaseChatModel | None,
+    keep_verbatim: Sequence[str],
+    keep_last: int,
+    on_summary_error: OnSummaryError,
+    summary_prompt: str | None,
+) -> CompactionResult | _Job:
+    """Everything before the summariser call: a finished result, or the job to summarise."""
+    job = _plan(
+        messages,
+        max_tokens=max_tokens,
+        counter=counter,
+        summarizing=summarizer is not None,
+        keep_verbatim=keep_verbatim,
+        keep_last=keep_last,
+        on_summary_error=on_summary_error,
+        summary_prompt=summary_prompt,
+    )
+    if isinstance(job, CompactionResult):
+        return job
+    if summarizer is None:
+        return _drop(job, reason="history over budget; dropped oldest first")
+    early = _prepare_summary(job)
+    return job if early is None else early
+
+
 def compact_history(
     messages: Sequence[BaseMessage],
     *,
@@ -534,23 +564,18 @@ def compact_history(
         ].content  # '[Summary of 6 earlier messages, ...]' + newline + 'User wants a refund.'
         ```
     """
-    job = _plan(
+    job = _begin(
         messages,
         max_tokens=max_tokens,
         counter=counter,
-        summarizing=summarizer is not None,
+        summarizer=summarizer,
         keep_verbatim=keep_verbatim,
         keep_last=keep_last,
         on_summary_error=on_summary_error,
         summary_prompt=summary_prompt,
     )
-    if isinstance(job, CompactionResult):
-        return job
-    if summarizer is None:
-        return _drop(job, reason="history over budget; dropped oldest first")
-    early = _prepare_summary(job)
-    if early is not None:
-        return early
+    if isinstance(job, CompactionResult) or summarizer is None:
+        return job  # type: ignore[return-value]  # without a summariser _begin always finishes
     try:
         response = summarizer.invoke(job.prompt)
     except Exception as exc:  # noqa: BLE001 - any model failure is reported or raised
@@ -570,23 +595,18 @@ async def acompact_history(
     summary_prompt: str | None = None,
 ) -> CompactionResult:
     """Async twin of `compact_history` (awaits the summariser's ``ainvoke``)."""
-    job = _plan(
+    job = _begin(
         messages,
         max_tokens=max_tokens,
         counter=counter,
-        summarizing=summarizer is not None,
+        summarizer=summarizer,
         keep_verbatim=keep_verbatim,
         keep_last=keep_last,
         on_summary_error=on_summary_error,
         summary_prompt=summary_prompt,
     )
-    if isinstance(job, CompactionResult):
-        return job
-    if summarizer is None:
-        return _drop(job, reason="history over budget; dropped oldest first")
-    early = _prepare_summary(job)
-    if early is not None:
-        return early
+    if isinstance(job, CompactionResult) or summarizer is None:
+        return job  # type: ignore[return-value]  # without a summariser _begin always finishes
     try:
         response = await summarizer.ainvoke(job.prompt)
     except Exception as exc:  # noqa: BLE001 - any model failure is reported or raised
