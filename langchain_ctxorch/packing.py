@@ -194,7 +194,7 @@ class _Call:
 class _Unit:
     """A group of candidates that go in together (a single item, or a tool-call group)."""
 
-    __slots__ = ("cost", "density", "key", "layer", "members", "required", "slice")
+    __slots__ = ("cost", "density", "key", "layer", "members", "required", "slice", "utility")
 
     def __init__(
         self, members: list[int], statics: list[_Static], call: _Call, slice_tokens: int
@@ -219,7 +219,13 @@ class _Unit:
         # A long item that may be cut is offered as its best slice: it is worth that slice, so its
         # density is measured on it rather than on the whole text.
         self.slice = slice_tokens if cuttable and self.cost > slice_tokens else 0
+        self.utility = utility
         self.density = utility / max(self.slice or self.cost, 1)
+
+    def whole(self) -> None:
+        """Offer the unit whole again (no slice)."""
+        self.slice = 0
+        self.density = self.utility / max(self.cost, 1)
 
 
 class ContextPacker:
@@ -620,6 +626,11 @@ class ContextPacker:
         if fill.used > self.policy.available:
             self._raise_budget(required, fill)
         rest = [u for u in units if not u.required]
+        everything = [i for u in rest for i in u.members]
+        if fill.used + sum(u.cost for u in rest) + fill.fixed_for(everything) <= fill.available:
+            for u in rest:  # an under-supplied window: nothing needs to be sliced
+                if u.slice:
+                    u.whole()
         rest.sort(key=lambda u: (-u.density, u.key))
         # 1. per-layer minimums
         for layer, li in _LAYER_INDEX.items():
@@ -637,6 +648,10 @@ class ContextPacker:
         # 2. fill within the soft shares, 3. spill what is left within the hard caps
         for soft in (True, False):
             fill.run(rest, soft=soft, terms=terms)
+        # 4. room left: sliced items grow back to whole where they now fit
+        for u in rest:
+            if u.slice and call.state[u.members[0]] == _CUT:
+                fill.upgrade(u)
         for u in rest:
             if call.state[u.members[0]] == _NONE:
                 why = fill.why_not(u)
@@ -840,6 +855,29 @@ class _Fill:
         self.layer_used[li] += tokens
         self.soft_room[li] -= tokens
         self.hard_room[li] -= tokens
+
+    def untake(self, i: int, tokens: int) -> None:
+        """Give back the ``tokens`` candidate ``i`` was accounted with (framing stays)."""
+        self.used -= tokens
+        li = self.statics[i].layer
+        self.layer_used[li] -= tokens
+        self.soft_room[li] += tokens
+        self.hard_room[li] += tokens
+
+    def upgrade(self, unit: _Unit) -> None:
+        """Replace a sliced single item by the whole item when the room left allows it."""
+        i = unit.members[0]
+        call = self.call
+        cut = call.cut_cost[i]
+        extra = unit.cost - cut
+        if self.used + extra > self.available or self.hard_room[unit.layer] < extra:
+            return
+        self.untake(i, cut)
+        self.take(i, unit.cost)
+        call.state[i] = _IN
+        call.reason[i] = "selected whole: the room left allowed it"
+        for cache in (call.cut_cost, call.cut_body, call.cut_message, call.cut_item):
+            cache.pop(i, None)
 
     def fits(self, unit: _Unit, *, soft: bool) -> bool:
         """Whether ``unit`` fits whole in the window and its layers' rooms."""

@@ -43,6 +43,7 @@ import codecs
 import functools
 import math
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -640,15 +641,25 @@ class _Pattern:
     gate: frozenset[str]
     """Needles whose presence in a window lets the pattern run (empty: always run)."""
     unanchored: re.Pattern[str] | None = None
-    """``regex`` without its leading ``\\b`` (None when it has none, or a top-level ``|``).
+    """``regex`` without the ``\\b`` opening it or each top-level branch (None: not all do).
 
     ``re`` finds no first-character set for a pattern that opens with ``\\b``, so it tries the
     whole pattern at every position; without it, ``re`` skips to the first letters of the
     alternation, and the word boundary is checked on the (rare) candidate matches instead.
     """
 
+    required: tuple[str, ...] | None = None
+    """Strings one of which every match contains (see `_required_literals`)."""
+
     def search(self, window: str) -> re.Match[str] | None:
-        """``regex.search(window)``, through ``unanchored`` when there is one."""
+        """``regex.search(window)``, faster.
+
+        Skipped when no required string is in the window; run through ``unanchored`` when
+        there is one.
+        """
+        required = self.required
+        if required is not None and not any(r in window for r in required):
+            return None
         fast = self.unanchored
         if fast is None:
             return self.regex.search(window)
@@ -663,16 +674,16 @@ def _is_word_char(ch: str) -> bool:
 
 
 def _at_boundary(text: str, pos: int) -> bool:
-    """``\\b`` at ``pos``: a word character on exactly one side."""
+    r"""``\b`` at ``pos``: a word character on exactly one side."""
     before = pos > 0 and _is_word_char(text[pos - 1])
     after = pos < len(text) and _is_word_char(text[pos])
     return before != after
 
 
 def _without_leading_boundary(pattern: str) -> str | None:
-    """``pattern`` without the ``\\b`` that opens it (or opens every top-level branch).
+    r"""``pattern`` without the ``\b`` that opens it (or opens every top-level branch).
 
-    None when some top-level branch does not open with ``\\b``: then the boundary is not a
+    None when some top-level branch does not open with ``\b``: then the boundary is not a
     property of the match start alone.
     """
     branches: list[str] = []
@@ -698,22 +709,103 @@ def _without_leading_boundary(pattern: str) -> str | None:
     branches.append(pattern[start:])
     if not all(b.startswith(r"\b") for b in branches):
         return None
-    return "|".join(b[2:] for b in branches)
+    stripped = "|".join(b[2:] for b in branches)
+    # Tried inside a long word, an unbounded run of word characters that no separator (a
+    # space, ``\W``, ``[^\w...]``) precedes would rescan the rest of the word at every
+    # position: quadratic. Keep ``\b`` then.
+    for m in _UNBOUNDED_RE.finditer(stripped):
+        if not _SEPARATED_RE.search(stripped, 0, m.start()):
+            return None
+    return stripped
+
+
+# An unbounded repeat of something that matches word characters...
+_UNBOUNDED_RE = re.compile(r"(?:\\[wS]|\.|\])(?:[*+]|\{\d+,\})")
+# ...is safe when what comes right before it (ignoring group openings) is a mandatory separator.
+_SEPARATED_RE = re.compile(
+    r"(?: |\\W(?:[+]|\{[1-9]\d*,\d+\})?|\\s(?:[+]|\{[1-9]\d*,\d+\})?|"
+    r"\[\^\\w[^\]]*\](?:[+]|\{[1-9]\d*,\d+\})?)(?:\(\?:)*(?:\[[^\]]*)?$"
+)
+
+
+_MAX_REQUIRED = 8
+
+
+def _required_literals(pattern: str) -> tuple[str, ...] | None:
+    """Strings one of which occurs in every match of ``pattern`` (None: none found).
+
+    Read off the parsed pattern: a run of literal characters in the top-level sequence, or the
+    alternatives of a group every match passes through (a branch, or a repeat with min >= 1).
+    Of the candidates, the one with the longest shortest string is kept, if it has at most
+    `_MAX_REQUIRED` strings. A window holding none of them cannot match, and ``str.__contains__``
+    decides that faster than ``re`` fails a search. The parser is CPython's (``re._parser``,
+    ``sre_parse`` before 3.11); if it is unavailable or changes shape, there is no pre-check.
+    """
+    try:
+        if sys.version_info >= (3, 11):
+            from re import _constants as sre_c  # noqa: PLC0415
+            from re import _parser as sre_p  # noqa: PLC0415
+        else:  # pragma: no cover - Python 3.10
+            import sre_constants as sre_c  # noqa: PLC0415
+            import sre_parse as sre_p  # noqa: PLC0415
+
+        def seq(items: Any) -> frozenset[str] | None:
+            cands: list[frozenset[str]] = []
+            run = ""
+            for op, av in items:
+                if op is sre_c.LITERAL:
+                    run += chr(av)
+                    continue
+                if run:
+                    cands.append(frozenset([run]))
+                    run = ""
+                found = None
+                if op is sre_c.SUBPATTERN:
+                    found = seq(av[3])
+                elif op is sre_c.BRANCH:
+                    found = branch(av[1])
+                elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT) and av[0] >= 1:
+                    found = seq(av[2])
+                if found:
+                    cands.append(found)
+            if run:
+                cands.append(frozenset([run]))
+            cands = [c for c in cands if all(c)]
+            return max(cands, key=lambda c: (min(map(len, c)), -len(c))) if cands else None
+
+        def branch(alternatives: Any) -> frozenset[str] | None:
+            out: set[str] = set()
+            for alternative in alternatives:
+                found = seq(alternative)
+                if not found:
+                    return None
+                out |= found
+            return frozenset(out)
+
+        found = seq(sre_p.parse(pattern))
+    except Exception:  # noqa: BLE001 - a private parser: any surprise means "no pre-check"
+        return None
+    if not found or len(found) > _MAX_REQUIRED:
+        return None
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _p(family: str, weight: float, pattern: str) -> _Pattern:
     source = pattern.lower()
     stripped = _without_leading_boundary(pattern)
     unanchored = re.compile(stripped) if stripped is not None else None
+    required = _required_literals(pattern)
     if "<\\|" in source or "\\[/?inst" in source:
         # chat-template tokens: symbols the word-based gate cannot see; gated by the token needles
-        return _Pattern(family, weight, re.compile(pattern), _TEMPLATE_NEEDLES, unanchored)
+        return _Pattern(
+            family, weight, re.compile(pattern), _TEMPLATE_NEEDLES, unanchored, required
+        )
     gate = {_NEEDLE_OF[t] for t in _ALL_TRIGGERS if t.strip() and _gates(source, t.strip())}
     # Common words are not needles themselves; their specific forms are.
     for word in ("system", "mode", "character"):
         if _has_word(source, word):
             gate.update(_NEEDLE_OF[t] for t in _ALL_TRIGGERS if word in t)
-    return _Pattern(family, weight, re.compile(pattern), frozenset(gate), unanchored)
+    return _Pattern(family, weight, re.compile(pattern), frozenset(gate), unanchored, required)
 
 
 _PATTERNS: tuple[_Pattern, ...] = (
@@ -1146,13 +1238,14 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "persona",
         0.55,
-        rf"\bfrom now on,?{_W}(?:you are|you're|you will be|you'll be|your name is|you shall be|"
-        rf"you become)(?:{_W}[\w'.-]+){{0,6}}?{_W}(?:ai|a\.i\.|model|assistant|bot|chatbot|gpt|"
-        r"\w+gpt|persona|character|version|entity|named|called|known as)\b",
+        rf"\bfrom now on,?{_W}(?:your name is\b|(?:you are|you're|you will be|you'll be|"
+        rf"you shall be|you become){_W}(?:an? |the )?[\w'.-]+(?:{_W}[\w'.-]+)?,? (?:an?|the) "
+        r"(?:[\w'-]+ ){0,3}?(?:ai|a\.i\.|model|assistant|bot|chatbot|gpt|\w+gpt|persona|"
+        r"character|version|entity)\b)",
     ),
     _p(
         "persona",
-        0.5,
+        0.4,
         r"\b(?:aligned|normal|classic|filtered|censored|safe|standard|regular|default)"
         r"(?: and|/| or| vs\.?| versus) (?:an? )?(?:unaligned|unfiltered|uncensored|jailbroken|"
         r"unsafe|evil|unrestricted|unethical|amoral|rogue|dan)(?: \w+)? (?:ai|a\.i\.|assistant|"
@@ -1181,9 +1274,10 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(
         "persona",
         0.45,
-        r"\byou (?:should|will|must|shall|can|would|may|then)? ?(?:become|turn into|transform "
-        r"into|switch to|act|be)(?: [\w-]+,?){0,6}? (?:immoral|unethical|evil|racist|sexist|amoral|"
-        r"malicious|toxic|unhinged|unfiltered)\b",
+        r"\b(?:you (?:should |will |must |shall |can |would |may |then )?(?:act|be|become|turn "
+        r"into|transform into|switch to)|(?:and|then|to) (?:become|turn into|transform into))"
+        r"(?: [\w-]+,?){0,6}? (?:immoral|unethical|evil|racist|sexist|amoral|malicious|toxic|"
+        r"unhinged|unfiltered)\b",
     ),
     _p(
         "persona",
@@ -1224,6 +1318,15 @@ _PATTERNS: tuple[_Pattern, ...] = (
         r"(?:into|in)\s{1,8}(?:(?:separate|multiple|individual|single)\s{1,8})?(?:tokens|parts|"
         r"pieces|variables|"
         r"characters|letters|chunks)\b",
+    ),
+    _p(
+        "persona",
+        0.5,
+        r"\byou (?:do not|don'?t|no longer|never) (?:need|have|ought) to (?:obey|follow|"
+        r"comply with|adhere to|abide by|respect|align with|care about|worry about) "
+        r"(?:[\w'-]+ ){0,3}?"
+        r"(?:content polic\w+|usage polic\w+|safety (?:guidelines|rules|polic\w+)|morals|"
+        r"morality|ethics|ethical \w+|laws|restrictions|filters|guardrails)\b",
     ),
     # ---- refusal suppression: rules that forbid refusing, apologising or warning
     _p(
@@ -1510,7 +1613,7 @@ _CONFUSABLES = str.maketrans(
 # class lets ``re`` skip to run starts instead of retrying inside every short word.
 _RUN_RE = re.compile(r"[^!-~]([!-~]{20,})")
 # Bytes of printable ASCII (what `_RUN_RE` runs are made of) -> "x", every other byte -> " ".
-_RUN_BYTES = bytes(0x78 if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+_RUN_BYTES = bytes(ord("x") if ord("!") <= b <= ord("~") else ord(" ") for b in range(256))
 _RUN_NEEDLE = b"x" * 20
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
 _B32_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=")
@@ -1925,17 +2028,22 @@ class InjectionDetector:
         # Exact pre-check for a run of 20 printable ASCII characters: bytes.translate and
         # bytes.find run at GB/s, the run regex at ~80 MB/s, and most texts have no such run.
         raw = text.encode("utf-8", "surrogatepass")
-        has_run = raw.translate(_RUN_BYTES).find(_RUN_NEEDLE) >= 0
-        if has_run and self._decode_runs(text, evidence, depth):
+        first = raw.translate(_RUN_BYTES).find(_RUN_NEEDLE)
+        # byte offsets are character offsets only in ASCII text
+        if first >= 0 and self._decode_runs(text, evidence, depth, first if text.isascii() else 0):
             evidence["encoded-blob"] = (0.15, "encoding: an encoded run decodes to text")
         elif any(v[1].startswith("encoding:") for v in evidence.values()) and _BLOB_RE.search(text):
             evidence["encoded-blob"] = (0.3, "encoding: an opaque run next to a decode request")
 
-    def _decode_runs(self, text: str, evidence: dict[str, tuple[float, str]], depth: int) -> bool:
-        """Decode and re-scan the runs of ``text``; True when one decoded to readable text."""
+    def _decode_runs(
+        self, text: str, evidence: dict[str, tuple[float, str]], depth: int, start: int
+    ) -> bool:
+        """Decode and re-scan the runs of ``text`` from ``start``; True when one decoded."""
         decoded_any = False
         tried = 0
-        for m in _RUN_RE.finditer(text if text[:1].isspace() else f" {text}"):
+        # `_RUN_RE` needs the character before a run: pad, then start at the padded offset of
+        # the character before ``start``.
+        for m in _RUN_RE.finditer(f" {text}", start):
             run = m.group(1)
             decoded = None
             kind = ""

@@ -39,15 +39,10 @@ from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, bm25_scores
 
 COUNTER = get_token_counter("cl100k_base")
 SCREEN_CHARS = 1000
-MIN_BASE_SECONDS = 0.002
-MAX_BASE_CHARS = 30_000
+MIN_BASE_SECONDS = 0.0003
+MAX_BASE_CHARS = 6_000
 
 KNOWN_SUPERLINEAR = {
-    "audit._BOUNDARY": (
-        'audit._BOUNDARY ([.!?]+["\'”’)\\]]*(?=\\s)|[.!?]+(?=["“(]?[A-Z])) is quadratic on a run '
-        "of '!', '.' or '?' without a following space or capital: every start position rescans "
-        "the run. audit_instructions('Answer politely' + '!' * 20000) takes ~11 s"
-    ),
     "audit._FORMAT_CONTEXT": (
         "audit._FORMAT_CONTEXT (\\b\\d+\\s*(?:-|to|or)?\\s*\\d*\\s*<units>\\b|...) is quadratic on "
         "a long digit run: \\d+ and \\d* split the run in O(n) ways before the unit fails. "
@@ -112,23 +107,24 @@ def test_pattern_grows_linearly(pattern: re.Pattern[str], anchored: bool) -> Non
             lambda text: exhaust(pattern, text, anchored=anchored),
             n,
             what=f"/{pattern.pattern[:60]}.../ on {pump!r} * n",
-            repeat=5,
+            repeat=7,
         )
 
 
-KNOWN_SUPERLINEAR_PHRASES = {
-    "violat)\\w*": (
-        "InjectionDetector phrase pattern '\\b(?:disregard|ignore|bypass|violat)\\w*...' is run "
-        "through _Pattern.unanchored (the pattern without its leading \\b): re tries every "
-        "occurrence of the stem inside one long word and \\w* rescans to the word's end, "
-        "O(n^2): InjectionDetector().scan('violat' * 6400) takes ~17 s (38 kB)"
-    ),
-    "substitut\\w+": (
-        "InjectionDetector phrase pattern '\\b(?:append|...|substitut\\w+|put)...' via "
-        "_Pattern.unanchored is O(n^2) on one long word repeating the stem: "
-        "InjectionDetector().scan('substitut' * 6400) takes ~9 s (58 kB)"
-    ),
-}
+LONG_WORD_REASON = (
+    "InjectionDetector runs this phrase pattern through _Pattern.unanchored (the regex without "
+    "its leading \\b, for speed): re then tries every occurrence of a stem inside one long word, "
+    "and the \\w*/\\w+ after the stem rescans to the end of the word each time, O(n^2) per "
+    "window. InjectionDetector().scan('violat' * 6400) (38 kB) takes ~17 s; at 21:35 UTC "
+    "scan('violat' * 4000) 1.9 s, scan('oubli' * 4000) 1.5 s, scan('ignor' * 4000) 0.8 s"
+)
+# Source prefixes of the phrase patterns with that defect (measured 2026-11-23).
+LONG_WORD_PATTERNS = (
+    r"\b(?:ignor\w*|olvid\w*|oubli\w*|vergiss\w*",
+    r"\b(?:vergiss|vergessen sie|ignorier\w*|oubli\w*",
+    r"\b(?:disregard|ignore|bypass|violat)\w*",
+    r"\b(?:send|forward|email|e-mail|mail|post|upload",
+)
 
 
 def _phrase_patterns() -> list[object]:
@@ -137,8 +133,8 @@ def _phrase_patterns() -> list[object]:
     params: list[object] = []
     for i, entry in enumerate(injection._PATTERNS):
         source = entry.regex.pattern
-        reasons = [r for key, r in KNOWN_SUPERLINEAR_PHRASES.items() if key in source]
-        marks = [pytest.mark.xfail(strict=True, reason=reasons[0])] if reasons else []
+        known = source.startswith(LONG_WORD_PATTERNS)
+        marks = [pytest.mark.xfail(strict=True, reason=LONG_WORD_REASON)] if known else []
         params.append(
             pytest.param(entry, id=f"injection._PATTERNS[{i}]:{entry.family}", marks=marks)
         )
@@ -168,7 +164,7 @@ def test_detector_phrase_pattern_grows_linearly(entry: object) -> None:
             search,
             min(n, MAX_BASE_CHARS),
             what=f"_Pattern.search /{regex.pattern[:60]}.../ on {pump!r} * n",
-            repeat=5,
+            repeat=7,
         )
 
 
@@ -201,8 +197,8 @@ SCAN_FAMILIES = {
     "long-word-ignor": "ignor",
 }
 KNOWN_SCAN = {
-    "long-word-violat": KNOWN_SUPERLINEAR_PHRASES["violat)\\w*"],
-    "long-word-substitut": KNOWN_SUPERLINEAR_PHRASES["substitut\\w+"],
+    "long-word-violat": LONG_WORD_REASON,
+    "long-word-ignor": LONG_WORD_REASON,
 }
 
 
@@ -264,8 +260,8 @@ def test_cut_and_score_grow_linearly(pump: str) -> None:
 
 
 AUDIT_FAMILIES = {
-    "bangs": ("Answer politely", "!", KNOWN_SUPERLINEAR["audit._BOUNDARY"]),
-    "dots": ("Use JSON", ".", KNOWN_SUPERLINEAR["audit._BOUNDARY"]),
+    "bangs": ("Answer politely", "!", None),
+    "dots": ("Use JSON", ".", None),
     "digit-run": ("The refund window is ", "1", KNOWN_SUPERLINEAR["audit._FORMAT_CONTEXT"]),
     "spaced-digits": ("Always answer in ", "0 ", None),
     "sentences": ("", "Always answer in JSON. Prices change often. ", None),

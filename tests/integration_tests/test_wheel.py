@@ -96,4 +96,6 @@ def test_wheel_installs_and_runs_the_quickstart(tmp_path: Path) -> None:
     assert "included" in out
     script = env_dir / "bin" / "ctxorch"
     assert script.exists()
-    _run([str(script), "--help"], cwd=run_dir, env=env)
+    demo = _run([str(script), "demo"], cwd=run_dir, env=env)
+    assert "quarantined" in demo
+    assert "--- the window the model sees ---" in demo

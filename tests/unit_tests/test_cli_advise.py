@@ -133,15 +133,15 @@ def test_audit_missing_file_and_unknown_model_exit_2(capsys, tmp_path: Path, pro
 
 def test_a_subcommand_is_one_function(capsys) -> None:
     def add_demo_command(subparsers: Any) -> None:
-        p = subparsers.add_parser("demo")
+        p = subparsers.add_parser("hello")
         p.set_defaults(handler=lambda args, out: out.write("demo ran\n") and 0)
 
     parser = build_parser([*COMMANDS, add_demo_command])
-    args = parser.parse_args(["demo"])
+    args = parser.parse_args(["hello"])
     assert args.handler(args, sys.stdout) == 0
     assert capsys.readouterr().out == "demo ran\n"
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["demo"])  # not registered by default
+        build_parser().parse_args(["hello"])  # not registered by default
     capsys.readouterr()
 
 

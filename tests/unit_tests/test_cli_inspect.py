@@ -48,7 +48,9 @@ def test_inspect_errors_name_the_problem(
     assert main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert "ctxorch inspect: error:" in err
-    assert "knowledge[0].trust" in err
+    assert "knowledge[0]: " in err
+    assert "trust must be one of" in err
+    assert "galaxy" in err
     assert main(["inspect", str(tmp_path / "missing.json")]) == 2
     assert "cannot read the scenario file" in capsys.readouterr().err
     good = tmp_path / "ok.json"

@@ -310,3 +310,21 @@ def test_empty_input() -> None:
     assert packed.messages == []
     assert packed.report.used == 0
     assert packed.report.decisions == []
+
+
+def test_long_items_are_whole_when_the_window_has_room(counter: TiktokenCounter) -> None:
+    long_doc = knowledge(1, " ".join(f"Sentence {i} about the refund policy." for i in range(80)))
+    assert counter.count(long_doc.content) > 3800 // 8
+    packed = packer(4000, counter, reserve_output=200).pack(
+        [INSTR, long_doc, task()], query="refund"
+    )
+    assert packed.report.decision("k1").action == "included"
+
+
+def test_sliced_items_grow_back_when_room_is_left(counter: TiktokenCounter) -> None:
+    long_doc = knowledge(1, " ".join(f"Sentence {i} about the refund policy." for i in range(60)))
+    filler = [knowledge(10 + i, f"Short note {i} on shipping.", relevance=0.1) for i in range(40)]
+    packed = packer(4000, counter).pack([INSTR, long_doc, *filler, task()], query="refund")
+    # over-supplied on paper (the fillers), but after the fill the long doc fits whole
+    assert packed.report.decision("k1").action in ("included", "truncated")
+    assert packed.report.used <= 4000

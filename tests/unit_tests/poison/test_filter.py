@@ -352,3 +352,22 @@ def test_filter_accounts_for_every_item_once(items, query) -> None:
     assert again == res
     annotated = apply_on_poison(res, "annotate")
     assert [it.content for it in annotated.kept] == [it.content for it in items]
+
+
+def test_long_texts_differing_only_in_whitespace_and_case_are_exact_duplicates() -> None:
+    long = " ".join(f"word{i}" for i in range(300))
+    a = k(long, "a")
+    b = k(long.upper().replace(" ", " \n\t "), "b")
+    same_ends = k(long.replace("word150", "other150"), "c")  # same first/last words, new middle
+    res = PoisonFilter(detectors=[DuplicateDetector(near=False)]).filter([a, b, same_ends])
+    assert ids(res.kept) == ["a", "c"]
+    assert "exact duplicate" in res.quarantined[0].findings[0].detail
+
+
+def test_short_and_long_forms_of_one_text_are_exact_duplicates() -> None:
+    words = " ".join(f"w{i}" for i in range(20))  # short: split in full
+    padded = words.replace(" ", " " * 30)  # long raw text, same words
+    res = PoisonFilter(detectors=[DuplicateDetector(near=False)]).filter(
+        [k(words, "a"), k(padded, "b")]
+    )
+    assert ids(res.kept) == ["a"]
