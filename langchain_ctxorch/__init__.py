@@ -3,9 +3,10 @@
 Build every model call's context window from four layers (instructions, knowledge, memory, task)
 under a token budget, keep poisoned context out, and account for every candidate in a report.
 
-Names whose modules need LangGraph's store, a LangGraph graph or ``langchain.agents``
-(`StoreMemory`, `ContextState`, `build_context_graph`, `ContextOrchestrationMiddleware`...) are
-imported on first use, so ``import langchain_ctxorch`` stays cheap.
+Names whose modules are heavy to import — LangGraph's store and graph, ``langchain.agents``, the
+poison filter's compiled patterns and the instruction audit (`StoreMemory`, `ContextState`,
+`ContextOrchestrationMiddleware`, `PoisonFilter`, `audit_instructions`...) — are imported on
+first use, so ``import langchain_ctxorch`` stays cheap.
 """
 
 from __future__ import annotations
@@ -14,12 +15,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from langchain_ctxorch._version import __version__
-from langchain_ctxorch.audit import (
-    AuditFinding,
-    InstructionAudit,
-    aaudit_instructions,
-    audit_instructions,
-)
 from langchain_ctxorch.budget import BudgetPolicy, LayerBudget
 from langchain_ctxorch.compaction import (
     CompactionError,
@@ -38,15 +33,6 @@ from langchain_ctxorch.errors import (
 from langchain_ctxorch.items import ContextItem, Layer, Trust
 from langchain_ctxorch.orchestrator import ContextOrchestrator, resolve_user_id
 from langchain_ctxorch.packing import ContextPacker, PackedContext
-from langchain_ctxorch.poison import (
-    Detector,
-    FilterResult,
-    InjectionDetector,
-    InjectionScan,
-    OnPoison,
-    PoisonFilter,
-    apply_on_poison,
-)
 from langchain_ctxorch.pricing import (
     DEFAULT_PRICES,
     ContextCost,
@@ -69,11 +55,39 @@ from langchain_ctxorch.tokens import (
 )
 
 if TYPE_CHECKING:
+    from langchain_ctxorch.audit import (
+        AuditFinding,
+        InstructionAudit,
+        aaudit_instructions,
+        audit_instructions,
+    )
     from langchain_ctxorch.graph import REPORT_EVENT, ContextState, build_context_graph
     from langchain_ctxorch.memory import RecallResult, RememberResult, StoreMemory
     from langchain_ctxorch.middleware import ContextAgentState, ContextOrchestrationMiddleware
+    from langchain_ctxorch.poison import (
+        Detector,
+        FilterResult,
+        InjectionDetector,
+        InjectionScan,
+        OnPoison,
+        PoisonFilter,
+        apply_on_poison,
+    )
 
+_POISON = "langchain_ctxorch.poison"
+_AUDIT = "langchain_ctxorch.audit"
 _LAZY = {
+    "Detector": _POISON,
+    "FilterResult": _POISON,
+    "InjectionDetector": _POISON,
+    "InjectionScan": _POISON,
+    "OnPoison": _POISON,
+    "PoisonFilter": _POISON,
+    "apply_on_poison": _POISON,
+    "AuditFinding": _AUDIT,
+    "InstructionAudit": _AUDIT,
+    "aaudit_instructions": _AUDIT,
+    "audit_instructions": _AUDIT,
     "StoreMemory": "langchain_ctxorch.memory",
     "RecallResult": "langchain_ctxorch.memory",
     "RememberResult": "langchain_ctxorch.memory",

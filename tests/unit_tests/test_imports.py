@@ -98,7 +98,8 @@ def test_import_is_cheap_and_has_no_side_effects() -> None:
         "import sys, warnings; import langchain_core.messages, langchain_core.retrievers, "
         "langchain_core.runnables, langchain_core.language_models, tiktoken; "
         "filters = list(warnings.filters); import langchain_ctxorch; "
-        "heavy = [m for m in ('langgraph', 'langchain.agents', 'bm25s', 'rank_bm25', 'numpy') "
+        "heavy = [m for m in ('langgraph', 'langchain.agents', 'bm25s', 'rank_bm25', 'numpy', "
+        "'langchain_ctxorch.poison.injection') "
         "if m in sys.modules]; "
         "assert warnings.filters == filters, 'import changed warning filters'; print(heavy)"
     )
