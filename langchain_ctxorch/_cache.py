@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -35,7 +36,7 @@ class BoundedCache(Generic[K, V]):
         self.max_entries = max_entries
         self.max_weight = max_weight
         self.weight = 0
-        self._data: dict[K, V] = {}
+        self._data: OrderedDict[K, V] = OrderedDict()  # popitem(last=False) evicts in O(1)
         self._weights: dict[K, int] = {}
         self._lock = threading.Lock()
 
@@ -55,8 +56,7 @@ class BoundedCache(Generic[K, V]):
             while data and (
                 len(data) >= self.max_entries or self.weight + weight > self.max_weight
             ):
-                oldest = next(iter(data))
-                del data[oldest]
+                oldest, _ = data.popitem(last=False)
                 self.weight -= weights.pop(oldest, 0)
             data[key] = value
             weights[key] = weight

@@ -391,7 +391,9 @@ _FORMAT_WORD = re.compile(
     re.IGNORECASE,
 )
 _FORMAT_CONTEXT = re.compile(
-    rf"\b\d+\s*(?:-|to|or)?\s*\d*\s*{_FORMAT_UNITS}\b|"
+    # "3-5 sentences": the second number needs its separator, or a run of digits would be split
+    # every which way between two \d quantifiers (quadratic time on "1" * 6000).
+    rf"\b\d+\s*(?:(?:-|to|or)\s*\d+\s*)?{_FORMAT_UNITS}\b|"
     r"\b(?:12|24)[- ]hours? (?:based|format|clock|time)\b|"
     r"\b(?:scale|score|rating|rate|grade)(?: \w+){0,3}? (?:of|from|between|as)\s+\d+"
     r"(?:\s*(?:-|to|and)\s*\d+)?",

@@ -87,6 +87,8 @@ class _Split:
     history: list[ContextItem]
     task: list[ContextItem]
     query: str | None
+    repeated: list[Quarantined] = dataclasses.field(default_factory=list)
+    """Leading system messages that repeat the configured instructions (reported, not sent)."""
 
 
 @dataclasses.dataclass
@@ -201,14 +203,25 @@ def _unique(items: Iterable[ContextItem], taken: set[str] | None = None) -> list
 
 
 def _split_messages(messages: Sequence[BaseMessage], instruction_texts: set[str]) -> _Split:
+    from langchain_ctxorch.report import PoisonFinding, Quarantined  # noqa: PLC0415
+
     n_system = 0
     while n_system < len(messages) and isinstance(messages[n_system], SystemMessage):
         n_system += 1
-    system = [
-        ContextItem.from_message(m, layer=Layer.INSTRUCTIONS, pinned=True, source="system")
-        for m in messages[:n_system]
-        if message_text(m).strip() and message_text(m).strip() not in instruction_texts
-    ]
+    system: list[ContextItem] = []
+    repeated: list[Quarantined] = []
+    leading = ContextItem.from_messages(
+        messages[:n_system], layer=Layer.INSTRUCTIONS, source="system"
+    )
+    for item in leading:
+        text = item.content.strip()
+        if text in instruction_texts:
+            finding = PoisonFinding(
+                "orchestrator", "duplicate", "repeats the configured instructions", 1.0
+            )
+            repeated.append(Quarantined(item, (finding,)))
+        else:  # an empty one is accounted by the packer as "empty content"
+            system.append(item.model_copy(update={"pinned": bool(text)}))
     rest = messages[n_system:]
     last_human = None
     for i in range(len(rest) - 1, -1, -1):
@@ -217,14 +230,14 @@ def _split_messages(messages: Sequence[BaseMessage], instruction_texts: set[str]
             break
     converted = ContextItem.from_messages(rest, layer=Layer.MEMORY)
     if last_human is None:
-        return _Split(system, converted, [], None)
+        return _Split(system, converted, [], None, repeated)
     history = converted[:last_human]
     task = [
         item.model_copy(update={"layer": Layer.TASK, "source": _task_source(item)})
         for item in converted[last_human:]
     ]
     query = message_text(rest[last_human]).strip() or None
-    return _Split(system, history, task, query)
+    return _Split(system, history, task, query, repeated)
 
 
 def _task_source(item: ContextItem) -> str:
@@ -659,7 +672,7 @@ class ContextOrchestrator:
         records: list[Quarantined] = list(result.quarantined)
         kept = _with_stand_ins(candidates, result.kept, records, taken)
         # Records a source quarantined itself (GuardedRetriever) keep ids distinct from the rest.
-        earlier = [_renamed(q, taken) for q in gathered.quarantined]
+        earlier = [_renamed(q, taken) for q in [*split.repeated, *gathered.quarantined]]
         packed = self.packer.pack(kept, query=query, quarantined=[*records, *earlier])
         if not gathered.notes:
             return packed

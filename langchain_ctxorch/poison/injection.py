@@ -8,17 +8,19 @@ Key types:
 
 How a scan works, in linear time:
 
-1. One pass of a case-sensitive keyword alternation over the lowercased text finds trigger words
-   (``ignore``, ``instruction``, ``<|``, ``jailbreak``, ``decode``...). Python's ``re`` skips
-   through text with a first-character set here, so this runs at tens of MB/s.
+1. One pass of an Aho-Corasick automaton (``ahocorasick-rs``; a trie-shaped ``re`` alternation
+   without it) over the lowercased text finds trigger words (``ignore``, ``instruction``,
+   ``<|``, ``jailbreak``, ``decode``...).
 2. Only windows of a few hundred characters around those hits go through the expensive phrase
-   patterns (overrides, fake turns and chat-template tokens, persona jailbreaks, prompt-leak
-   requests, tool-call coercion, markdown exfiltration, non-English overrides). Every pattern has
-   bounded repetition only, so there is no catastrophic backtracking; the windows scanned per text
-   are capped.
+   patterns (overrides, fake turns and chat-template tokens, persona set-ups and jailbreaks,
+   two-answer formats, refusal suppression, prompt-leak requests, tool-call coercion, markdown
+   exfiltration, non-English overrides), and only those gated by the window's trigger words and
+   whose required strings occur there. Every pattern has bounded repetition only, so there is no
+   catastrophic backtracking; the windows scanned per text are capped.
 3. Hidden text (Unicode tag characters, zero-width runs, bidi controls, homoglyphs) is looked for
    only when the text is not pure ASCII; smuggled or de-obfuscated text is re-scanned.
-4. Encoded runs (base64, hex) are decoded and re-scanned; rot13 and leetspeak are caught by
+4. Encoded runs (base64, base32, hex, ascii85) are decoded and re-scanned (looked for only when
+   a byte-level check finds a 20-character printable run); rot13 and leetspeak are caught by
    rot13'd/leet trigger words and a re-scan of the decoded window.
 
 Each family contributes a weight; weights combine as a noisy-or (``1 - prod(1 - w)``). A phrase that
@@ -1493,26 +1495,16 @@ _BY_NEEDLE: dict[str, tuple[int, ...]] = {
 }
 
 
-_PATTERNS_FOR: dict[frozenset[str], tuple[int, ...]] = {}
-_PATTERNS_FOR_MAX = 4096
-
-
-def _patterns_for(needles: Iterable[str]) -> tuple[int, ...]:
+@functools.lru_cache(maxsize=4096)
+def _patterns_for(needles: frozenset[str]) -> tuple[int, ...]:
     """Indices of the patterns worth running in a window holding ``needles``, in order.
 
-    Memoised by needle set (a bounded module-level memo of a pure function of constants).
+    A pure function of the module's constants, memoised like a compiled regex.
     """
-    key = frozenset(needles)
-    hit = _PATTERNS_FOR.get(key)
-    if hit is not None:
-        return hit
     chosen = set(_UNGATED)
-    for n in key:
+    for n in needles:
         chosen.update(_BY_NEEDLE.get(n, ()))
-    result = tuple(sorted(chosen))
-    if len(_PATTERNS_FOR) < _PATTERNS_FOR_MAX:
-        _PATTERNS_FOR[key] = result
-    return result
+    return tuple(sorted(chosen))
 
 
 _PLAIN_KEYS = tuple(str(i) for i in range(len(_PATTERNS)))
@@ -1944,7 +1936,7 @@ class InjectionDetector:
         label: str,
     ) -> None:
         discussion: bool | None = None
-        for index in _patterns_for(needles):
+        for index in _patterns_for(frozenset(needles)):
             pattern = _PATTERNS[index]
             key = f"{label}{index}" if label else _PLAIN_KEYS[index]
             if key in evidence:

@@ -304,14 +304,6 @@ def test_empty_everything() -> None:
     assert memory.recall("u", "") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ContextOrchestrator._split_messages drops a leading SystemMessage that is empty or "
-        "repeats a configured instruction without any Decision: the report does not account "
-        "for every input (DESIGN: 'nothing is lost silently')"
-    ),
-)
 def test_dropped_leading_system_messages_are_reported() -> None:
     orch = ContextOrchestrator("Be nice.")
     messages = [SystemMessage("Be nice."), SystemMessage(""), HumanMessage("hi")]

@@ -42,13 +42,7 @@ SCREEN_CHARS = 1000
 MIN_BASE_SECONDS = 0.0003
 MAX_BASE_CHARS = 6_000
 
-KNOWN_SUPERLINEAR = {
-    "audit._FORMAT_CONTEXT": (
-        "audit._FORMAT_CONTEXT (\\b\\d+\\s*(?:-|to|or)?\\s*\\d*\\s*<units>\\b|...) is quadratic on "
-        "a long digit run: \\d+ and \\d* split the run in O(n) ways before the unit fails. "
-        "audit_instructions('The refund window is ' + '1' * 6000 + ' days long.') takes ~9.5 s"
-    ),
-}
+KNOWN_SUPERLINEAR: dict[str, str] = {}
 
 
 def _patterns() -> list[object]:
@@ -244,7 +238,7 @@ def test_cut_and_score_grow_linearly(pump: str) -> None:
 AUDIT_FAMILIES = {
     "bangs": ("Answer politely", "!", None),
     "dots": ("Use JSON", ".", None),
-    "digit-run": ("The refund window is ", "1", KNOWN_SUPERLINEAR["audit._FORMAT_CONTEXT"]),
+    "digit-run": ("The refund window is ", "1", None),
     "spaced-digits": ("Always answer in ", "0 ", None),
     "sentences": ("", "Always answer in JSON. Prices change often. ", None),
     "bullets": ("", "\n- Be concise", None),
