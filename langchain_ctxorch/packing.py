@@ -626,8 +626,11 @@ class ContextPacker:
         if fill.used > self.policy.available:
             self._raise_budget(required, fill)
         rest = [u for u in units if not u.required]
-        everything = [i for u in rest for i in u.members]
-        if fill.used + sum(u.cost for u in rest) + fill.fixed_for(everything) <= fill.available:
+        total = fill.used + sum(u.cost for u in rest)
+        if (
+            total <= fill.available
+            and total + fill.fixed_for([i for u in rest for i in u.members]) <= fill.available
+        ):
             for u in rest:  # an under-supplied window: nothing needs to be sliced
                 if u.slice:
                     u.whole()
@@ -895,20 +898,24 @@ class _Fill:
     def run(self, units: list[_Unit], *, soft: bool, terms: Sequence[str]) -> None:
         """One fill pass over ``units`` in density order."""
         state = self.call.state
+        statics = self.statics
         min_cut = self.min_cut
+        available = self.available
         reason = "selected by utility" if soft else "selected (spill-over)"
         rooms = self.soft_room if soft else self.hard_room
         for u in units:
-            if state[u.members[0]] != _NONE:
+            members = u.members
+            if state[members[0]] != _NONE:
                 continue
-            left = self.available - self.used
-            if left <= 0:
+            room = available - self.used
+            if room <= 0:
                 break
-            room = left if u.layer < 0 else min(left, rooms[u.layer])
-            if u.cost > room and len(u.members) == 1:
+            if u.layer >= 0 and rooms[u.layer] < room:
+                room = rooms[u.layer]
+            if u.cost > room and len(members) == 1:
                 # it could only go in cut: skip when it may not be cut or the room cannot hold
                 # its wrapper plus a minimum cut
-                first = self.statics[u.members[0]]
+                first = statics[members[0]]
                 if not first.can_cut or room < min_cut + first.wrapper:
                     continue
             self.try_add(u, soft=soft, terms=terms, reason=reason)
