@@ -24,11 +24,11 @@ Example:
 from __future__ import annotations
 
 import string
-import threading
 import unicodedata
 from itertools import repeat
 from typing import TYPE_CHECKING
 
+from langchain_ctxorch._cache import BoundedCache, text_key
 from langchain_ctxorch.report import PoisonFinding
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ __all__ = ["DuplicateDetector"]
 _EDGE_WORDS = 8
 _SLICE = 96  # characters read at each end of a long text for its first/last words
 _MEMO_SIZE = 4
+_MAX_REPRESENTATIVES = 32
 _PUNCT = string.punctuation + "“”‘’«»…"
 
 
@@ -147,30 +148,22 @@ class DuplicateDetector:
             raise ValueError(msg)
         self.near = near
         self.threshold = threshold
-        self._cache_size = cache_size
-        self._cache: dict[str, _Sig] = {}
-        self._lock = threading.Lock()
-        self._memo: dict[tuple[object, ...], dict[int, list[PoisonFinding]]] = {}
+        self._cache: BoundedCache[str | bytes, _Sig] = BoundedCache(cache_size)
+        self._memo: BoundedCache[tuple[object, ...], dict[int, list[PoisonFinding]]] = BoundedCache(
+            _MEMO_SIZE if cache_size > 0 else 0
+        )
 
     def _sigs(self, texts: list[str]) -> list[_Sig]:
         """Signatures of ``texts`` (cached; new ones are stored under one lock)."""
-        cached = self._cache.get
+        cache = self._cache
         sigs: list[_Sig] = []
-        fresh: dict[str, _Sig] = {}
         for text in texts:
-            sig = cached(text) or fresh.get(text)
+            key = text_key(text)
+            sig = cache.get(key)
             if sig is None:
-                sig = fresh[text] = _Sig(text)
+                sig = _Sig(text)
+                cache.put(key, sig, len(text))
             sigs.append(sig)
-        if fresh and self._cache_size > 0:
-            with self._lock:
-                for text, sig in list(fresh.items())[-self._cache_size :]:
-                    while len(self._cache) >= self._cache_size:
-                        try:
-                            del self._cache[next(iter(self._cache))]
-                        except (StopIteration, KeyError, RuntimeError):  # pragma: no cover
-                            break
-                    self._cache[text] = sig
         return sigs
 
     def detect(
@@ -186,11 +179,7 @@ class DuplicateDetector:
         if hit is not None:
             return {i: list(found) for i, found in hit.items()}
         out = self._detect(items)
-        if self._cache_size > 0:
-            with self._lock:
-                while len(self._memo) >= _MEMO_SIZE:
-                    del self._memo[next(iter(self._memo))]
-                self._memo[key] = {i: list(found) for i, found in out.items()}
+        self._memo.put(key, {i: list(found) for i, found in out.items()}, 1)
         return out
 
     def _detect(self, items: Sequence[ContextItem]) -> dict[int, list[PoisonFinding]]:
@@ -199,6 +188,7 @@ class DuplicateDetector:
             return {}
         parent = {i: i for i in positions}
         how: dict[tuple[int, int], str] = {}
+        why_of: dict[int, str] = {}  # the first reason each item was joined for
 
         def find(i: int) -> int:
             while parent[i] != i:
@@ -211,6 +201,8 @@ class DuplicateDetector:
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
                 how[(min(a, b), max(a, b))] = why
+                why_of.setdefault(a, why)
+                why_of.setdefault(b, why)
 
         sigs = dict(zip(positions, self._sigs([items[i].content for i in positions]), strict=True))
         buckets: dict[tuple[str, ...], list[int]] = {}
@@ -235,11 +227,17 @@ class DuplicateDetector:
                 for edge in sig.edges:
                     edges.setdefault(edge, []).append(i)
         if self.near:
+            # Within a group sharing first/last words, each item is compared with at most
+            # `_MAX_REPRESENTATIVES` earlier ones that matched nothing: pages sharing a header or
+            # footer but not their bodies stay linear instead of costing every pair.
             for group in edges.values():
-                for a_index, a in enumerate(group):
-                    for b in group[a_index + 1 :]:
+                reps: list[int] = []
+                for b in group:
+                    matched = False
+                    for a in reps:
                         if find(a) == find(b):
-                            continue
+                            matched = True
+                            break
                         sa, sb = sigs[a].shingles, sigs[b].shingles
                         small, large = sorted((len(sa), len(sb)))
                         if small < self.threshold * large:  # Jaccard <= small / large
@@ -248,6 +246,10 @@ class DuplicateDetector:
                         sim = shared / (len(sa) + len(sb) - shared)
                         if sim >= self.threshold and not _numbers_differ(sigs[a], sigs[b]):
                             union(a, b, f"near-duplicate (shingle similarity {sim:.2f})")
+                            matched = True
+                            break
+                    if not matched and len(reps) < _MAX_REPRESENTATIVES:
+                        reps.append(b)
         clusters: dict[int, list[int]] = {}
         for i in positions:
             clusters.setdefault(find(i), []).append(i)
@@ -260,9 +262,7 @@ class DuplicateDetector:
                 if i == keep:
                     continue
                 pair = (min(i, keep), max(i, keep))
-                why = how.get(pair) or next(
-                    (w for (a, b), w in how.items() if i in (a, b)), "duplicate"
-                )
+                why = how.get(pair) or why_of.get(i, "duplicate")
                 detail = f"{why} of {items[keep].id} (kept: most trusted, then first)"
                 out[i] = [PoisonFinding(self.name, "duplicate", detail, 1.0)]
         return out

@@ -46,12 +46,12 @@ import functools
 import math
 import re
 import sys
-import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from langchain_ctxorch._cache import SHORT_KEY_CHARS, BoundedCache, text_key
 from langchain_ctxorch.items import Trust
 from langchain_ctxorch.poison._common import is_conversation_turn
 from langchain_ctxorch.report import PoisonFinding
@@ -1622,7 +1622,8 @@ _MAX_DECODE_CHARS = 8192
 
 _WINDOW_BEFORE = 160
 _WINDOW_AFTER = 260
-_MAX_WINDOW_CHARS = 65536
+_MAX_WINDOW_CHARS = 1 << 20
+_MAX_NEEDLE_CHARS = 8192
 _MAX_DEPTH = 2
 
 _DEFAULT_THRESHOLD = 0.5
@@ -1648,20 +1649,31 @@ class InjectionScan:
 
 
 def _merge_windows(hits: Iterable[tuple[int, str]], length: int) -> list[tuple[int, int, set[str]]]:
-    """Windows around trigger hits (merged when they overlap) with the needles inside each."""
+    """Windows around trigger hits (merged when they overlap) with the needles inside each.
+
+    Each needle contributes windows until it has covered `_MAX_NEEDLE_CHARS` characters, so a
+    text padded with one trigger word cannot push a later injection out of reach; all windows
+    together are capped at `_MAX_WINDOW_CHARS` to bound the work on adversarial input.
+    """
     windows: list[tuple[int, int, set[str]]] = []
     total = 0
+    per_needle: dict[str, int] = {}
     for pos, needle in hits:
+        covered = per_needle.get(needle, 0)
+        if covered >= _MAX_NEEDLE_CHARS:
+            continue
         start = max(0, pos - _WINDOW_BEFORE)
         end = min(length, pos + _WINDOW_AFTER)
         if windows and start <= windows[-1][1]:
             prev_start, prev_end, needles = windows[-1]
             needles.add(needle)
-            total += max(0, end - prev_end)
+            grown = max(0, end - prev_end)
             windows[-1] = (prev_start, max(prev_end, end), needles)
         else:
             windows.append((start, end, {needle}))
-            total += end - start
+            grown = end - start
+        total += grown
+        per_needle[needle] = covered + max(grown, 1)
         if total >= _MAX_WINDOW_CHARS:
             break
     return windows
@@ -1740,32 +1752,6 @@ def _build_automaton() -> Any:
     )
 
 
-class _ScanCache:
-    """A bounded, thread-safe map of text -> scan result (by content; oldest entries evicted).
-
-    Reads take no lock (a dict lookup is atomic in CPython); writes and evictions do.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._data: dict[str, InjectionScan] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> InjectionScan | None:
-        return self._data.get(key)
-
-    def put(self, key: str, value: InjectionScan) -> None:
-        if self.maxsize <= 0:
-            return
-        with self._lock:
-            while len(self._data) >= self.maxsize:
-                del self._data[next(iter(self._data))]
-            self._data[key] = value
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 class InjectionDetector:
     r"""Flags instructions aimed at the model inside retrieved documents, tool results and memories.
 
@@ -1816,7 +1802,7 @@ class InjectionDetector:
         self.classifier = classifier
         self.threshold = float(threshold)
         self.max_trust = Trust.parse(max_trust)
-        self._cache = _ScanCache(cache_size)
+        self._cache: BoundedCache[str | bytes, InjectionScan] = BoundedCache(cache_size)
         self._automaton = _build_automaton()
         self._trigger_re = (
             None if self._automaton is not None else re.compile(_trie_regex(_NEEDLES))
@@ -1848,12 +1834,12 @@ class InjectionDetector:
         if not isinstance(cast("object", text), str):
             msg = f"scan expects a str, got {type(text).__name__}"
             raise TypeError(msg)
-        key = text  # dict lookup hashes the content (and CPython caches a str's hash)
+        key = text_key(text)  # short texts key themselves (CPython caches a str's hash)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         result = self._scan_uncached(text)
-        self._cache.put(key, result)
+        self._cache.put(key, result, len(text))
         return result
 
     def detect(
@@ -1870,7 +1856,10 @@ class InjectionDetector:
         for i, item in enumerate(items):
             if item.trust >= max_trust or is_conversation_turn(item):
                 continue
-            result = cached(item.content) or self.scan(item.content)
+            content = item.content
+            result = (cached(content) if len(content) <= SHORT_KEY_CHARS else None) or self.scan(
+                content
+            )
             if result.flagged:
                 detail = "; ".join(result.matches[:4]) or "classifier score"
                 out[i] = [PoisonFinding(self.name, "injection", detail, round(result.score, 4))]
