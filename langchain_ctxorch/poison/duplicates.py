@@ -42,7 +42,7 @@ __all__ = ["DuplicateDetector"]
 _EDGE_WORDS = 8
 _SLICE = 96  # characters read at each end of a long text for its first/last words
 _MEMO_SIZE = 4
-_MAX_REPRESENTATIVES = 32
+_MAX_REPRESENTATIVES = 8
 _PUNCT = string.punctuation + "“”‘’«»…"
 
 
