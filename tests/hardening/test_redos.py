@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from _hardening_util import assert_linear, best_time
 from _redos import (
     MODULES,
     anchored_only,
@@ -22,6 +21,7 @@ from _redos import (
     pattern_words,
     pumps,
 )
+from growth_timing import assert_linear, best_time
 from langchain_core.messages import HumanMessage
 
 from langchain_ctxorch import (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import pytest
+from growth_timing import assert_linear
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.language_models import GenericFakeChatModel
@@ -421,13 +421,13 @@ def test_policy_rules_need_a_business_subject() -> None:
     ],
 )
 def test_context_rules_stay_linear(make, counter) -> None:
-    def run(n: int) -> float:
-        text = make(n)
-        t0 = time.perf_counter()
-        audit_instructions(text, counter=counter)
-        return time.perf_counter() - t0
-
-    small = min(run(250) for _ in range(2))
-    large = min(run(2000) for _ in range(2))
-    # 8x the input: linear is ~8x; quadratic would be ~64x. Generous bound for noisy machines.
-    assert large < max(small, 1e-3) * 24
+    # 8x the input: linear is ~8x; quadratic would be ~64x.
+    assert_linear(
+        make,
+        lambda text: audit_instructions(text, counter=counter),
+        250,
+        what="audit_instructions",
+        factor=8,
+        limit=24,
+        repeat=2,
+    )
