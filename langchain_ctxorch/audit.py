@@ -317,7 +317,22 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:located (?:at|in|on)|headquartered|our (?:office|store|address|headquarters|"
             r"hotline|phone number)|call us|opening hours|business hours|open (?:from|daily|"
-            r"\d))\b",
+            r"\d))\b|"
+            # A street address ("123 Main St", "on Elm Street"); the names are case-sensitive.
+            r"\b\d{1,5}\s+(?-i:(?:[A-Z][a-z]+\s){1,3}(?:Street|St|Avenue|Ave|Road|Rd|"
+            r"Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|Highway|Hwy))\b|"
+            r"(?-i:\b(?:[A-Z][a-z]+\s){1,2}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Highway))\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "offer",
+        re.compile(
+            r"\b(?:amenities|services|products|facilities|treatments|dishes|menu items|"
+            r"specials|flavou?rs|brands|classes|courses|programs|programmes|packages|perks|"
+            r"benefits|cuisines?|drinks|cocktails|rooms|suites|destinations)\s+"
+            r"(?:like|such as|including|include|includes|are|:)\s+[^.,;\n]{1,40}"
+            r"(?:,[^.,;\n]{1,40}){1,}",
             re.IGNORECASE,
         ),
     ),
@@ -341,6 +356,7 @@ _SIGNAL_LABEL = {
     "temporal": "time-bound wording",
     "contact": "location or contact detail",
     "person": "who holds a role (CEO, founder...)",
+    "offer": "what is offered (amenities, services, products...)",
     "entity": "declarative statement about a named entity",
     "slot": "template slot filled per call (date, time, model, location, user...)",
     "policy": "business rule (a constraint on an order, booking, payment, customer...)",
@@ -409,9 +425,17 @@ _DATA_FORMAT = re.compile(
 """A sentence describing how data is stored: its time zone is a format, not a fact."""
 
 
+def _mask(sentence: str) -> str:
+    """``sentence`` with each template slot replaced by ``x`` and spaces (offsets are kept).
+
+    A slot stands for a word, so ``"{file}: Write tests"`` still reads as a label and a rule.
+    """
+    return _PLACEHOLDER.sub(lambda m: "x" + "_" * (len(m.group()) - 1), sentence)
+
+
 def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     """The fact signals in ``sentence`` as ``(signal, matched text)`` pairs, in signal order."""
-    masked = _PLACEHOLDER.sub(lambda m: " " * len(m.group()), sentence)
+    masked = _mask(sentence)
     out: list[tuple[str, str]] = []
     statement = _is_statement(masked)
     format_spans = [(m.start(), m.end()) for m in _FORMAT_CONTEXT.finditer(masked)]
@@ -431,6 +455,8 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
             # Prefer a match with a number ("$49") over a bare keyword ("costs").
             best = next((m for m in found if any(c.isdigit() for c in m.group())), found[0])
             out.append((name, best.group().strip()))
+    if not statement and [name for name, _ in out] == ["quantity"] and _behaviour_limit(masked):
+        out = []
     slot = _slot_signal(sentence)
     if slot:
         out.append(("slot", slot))
@@ -438,10 +464,29 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     if policy:
         out.append(("policy", policy))
     if not out and statement:
-        entity = _entity_statement(masked)
+        business = _business_statement(masked)
+        entity = business or _entity_statement(masked)
         if entity:
             out.append(("entity", entity))
     return out
+
+
+_INTERACTION_LIMIT = re.compile(
+    rf"\b(?:\d+|{_SPELLED})\s+(?:seconds?|secs?|minutes?|mins?|files?)\b", re.IGNORECASE
+)
+
+
+def _behaviour_limit(sentence: str) -> bool:
+    """True for a limit on the agent's own behaviour in a rule, not on a business object.
+
+    "Never leave the user in silence for more than 10 seconds", "Implement only one file": a
+    threshold in seconds, minutes or files in a rule that names no business object and no
+    customer is form. "Tell guests check-in takes 15 minutes" names guests, so it stays a fact.
+    """
+    if not _INTERACTION_LIMIT.search(sentence):
+        return False
+    words = set(_SLOT_WORD.findall(sentence.lower()))
+    return not words & (_BUSINESS_NOUNS | _AMBIGUOUS_NOUNS | _CUSTOMER_NOUNS)
 
 
 def _in_format_context(
@@ -564,16 +609,20 @@ _BUSINESS_NOUNS = frozenset(
     deposits transaction transactions price prices trial license licence licenses licences
     upgrade upgrades cancellation cancellations compensation certificate certificates
     rewards reimbursement reimbursements rental rentals room rooms appointment appointments
-    policy policies""".split()
+    policy policies trip trips plan plans""".split()
 )
 """Business objects whose rules are policy facts ("An order can only be cancelled if ...")."""
 _AMBIGUOUS_NOUNS = frozenset("item items return returns exchange exchanges points total".split())
 """Business objects that also name parts of an output format: they need a policy verb."""
 _PEOPLE_NOUNS = frozenset(
     """user users customer customers passenger passengers member members guest guests buyer
-    buyers traveler travelers traveller travellers client clients""".split()
+    buyers traveler travelers traveller travellers client clients patient patients student
+    students visitor visitors caller callers shopper shoppers subscriber subscribers tenant
+    tenants""".split()
 )
 """The user or customer in the third person: their rights and limits are policy."""
+_CUSTOMER_NOUNS = _PEOPLE_NOUNS - {"user", "users"}
+"""People who are customers of a business, not just the other side of the chat."""
 _ATTRIBUTE_NOUNS = frozenset(
     """status balance total price amount fee date method address number type types class code
     codes""".split()
@@ -581,15 +630,23 @@ _ATTRIBUTE_NOUNS = frozenset(
 _POLICY_VERB = (
     r"(?:cancell?ed|modified|changed|exchanged|returned|refunded|upgraded|downgraded|"
     r"transferred|booked|rebooked|reserved|charged|billed|paid|shipped|redeemed|combined|"
-    r"extended|renewed|reimbursed|waived|credited|claimed|purchased|used|applied|added|removed)"
+    r"extended|renewed|reimbursed|waived|credited|claimed|purchased|used|applied|added|removed|"
+    r"issued|served|offered|accepted|included|delivered|processed|honou?red)"
 )
 _POLICY_ADJ = (
     r"(?:(?:non-?)?refundable|transferable|eligible|entitled|allowed|permitted|free|covered|"
-    r"exchangeable|returnable|cancell?able)"
+    r"exchangeable|returnable|cancell?able|welcome|available)"
 )
+_POLICY_BASE_VERB = re.compile(
+    r"\b(?:cancel|modify|change|exchange|return|refund|upgrade|downgrade|transfer|book|rebook|"
+    r"reserve|add|remove|redeem|combine|extend|renew|claim|purchase|buy|bring|carry|pay|"
+    r"compensate|reimburse|waive|issue|offer|get|receive|earn|use|provide)\b",
+    re.IGNORECASE,
+)
+"""What a customer or the agent may or may not do with a business object."""
 _POLICY_STRONG = re.compile(
     rf"\b(?:(?:can|may) only be|(?:cannot|can't|can not|may not|must not|will not|won't) be|"
-    rf"can be|will be|must be|are|is) (?:only |not |fully |partially )?"
+    rf"can be|will be|must be|are|is) (?:only |not |fully |partially |also |always )?"
     rf"(?:{_POLICY_VERB}|{_POLICY_ADJ})\b|\b(?:is|are|must be) either\b",
     re.IGNORECASE,
 )
@@ -598,6 +655,13 @@ _POLICY_MODAL = re.compile(
     r"is not allowed to|are not allowed to|is required to|are required to)\b",
     re.IGNORECASE,
 )
+_POLICY_PERMISSION = re.compile(
+    r"\b(?:can|may|will|needs? to|has to|have to|get|gets|receive|receives|earn|earns|pay|"
+    r"pays|enjoy|enjoys)\b",
+    re.IGNORECASE,
+)
+"""A permission or entitlement: a policy only with a policy verb and a business object."""
+_RESTRICTIVE = re.compile(r"only|cannot|can't|can not|may not|not allowed", re.IGNORECASE)
 _LEAD_CLAUSE = re.compile(
     r"(?:if|when|whenever|once|after|before|for|unless|upon|during|in case)\b[^,\n]{0,150},\s*",
     re.IGNORECASE,
@@ -606,6 +670,19 @@ _NOT_POLICY_SUBJECT = frozenset(
     """you your yourself we i agent agents assistant assistants bot chatbot ai model this that
     tool tools function functions action actions""".split()
 )
+_OFFERED = re.compile(
+    r"served|offered|accepted|shipped|delivered|refundable|eligible|covered|available",
+    re.IGNORECASE,
+)
+_AGENT_SUBJECT = frozenset("you agent agents assistant".split())
+_SUBORDINATE = frozenset("if when unless whenever once because while".split())
+_CONDITIONAL_DENIAL = re.compile(
+    r"(?:do not|don't|never)\s+(?:compensate|refund|reimburse|waive|cancel|exchange|upgrade|"
+    r"offer (?:an? )?(?:refund|compensation|discount|voucher|upgrade|certificate)s?)\b"
+    r"[^.\n]{0,40}?\b(?:if|unless|when)\b([^.\n]{0,160})",
+    re.IGNORECASE,
+)
+"""A denial under a business condition ("Do not compensate if the user is a regular member")."""
 
 
 def _policy_rule(sentence: str) -> str:
@@ -613,29 +690,76 @@ def _policy_rule(sentence: str) -> str:
 
     "An order can only be cancelled if its status is 'pending'", "The refund must go to the
     original payment method", "Basic economy tickets are non-refundable", "The user can only
-    choose one payment method", "There cannot be any change of product types". A rule for you, the
-    agent or a tool ("You can only help one user", "This action can only be called once") is
-    procedure, not policy. Returns the constraint as matched, or "".
+    choose one payment method", "There cannot be any change of product types", "Premium members
+    get free delivery", "The agent can only cancel a trip that is not flown". A rule for you, the
+    agent or a tool that is not about what may be done with a business object ("You can only
+    help one user", "This action can only be called once") is procedure, not policy. Returns the
+    constraint as matched, or "".
     """
     opening = _openings(sentence)[-1]
+    words = set(_SLOT_WORD.findall(sentence.lower()))
+    statement = _is_statement(sentence)
+    denial = _CONDITIONAL_DENIAL.match(opening)
+    if denial:
+        condition = set(_SLOT_WORD.findall(denial.group(1).lower()))
+        if condition & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS):
+            return denial.group().split(" if ")[0].split(" unless ")[0]
     lead = _LEAD_CLAUSE.match(opening)
     main = opening[lead.end() :] if lead else opening
     lead_text = lead.group().lower() if lead else ""
     window = main[:90]
     strong = _POLICY_STRONG.search(window)
     modal = _POLICY_MODAL.search(window)
+    permission = _POLICY_PERMISSION.search(window)
     found = min((m for m in (strong, modal) if m), key=lambda m: m.start(), default=None)
+    weak = False
+    if permission and (found is None or permission.start() < found.start()):
+        found, weak = permission, True
     if found is None:
         return ""
     subject = _SLOT_WORD.findall(main[: found.start()].lower())
-    if not subject or len(subject) > 6:  # noqa: PLR2004 - a subject is a short noun phrase
-        return ""
+    if not subject or len(subject) > 6 or _SUBORDINATE & set(subject):  # noqa: PLR2004
+        return ""  # a subject is a short noun phrase, not a clause ("4a) If seats are ...")
+    after = main[found.end() : found.end() + 60]
+    # "can change cabin", "can add but not remove checked bags", "can take actions to modify"
+    acts = bool(_POLICY_BASE_VERB.search(after)) or found.group().lower() in {
+        "get",
+        "gets",
+        "receive",
+        "receives",
+        "earn",
+        "earns",
+        "pay",
+        "pays",
+        "enjoy",
+        "enjoys",
+    }
+    if subject[-1] in _AGENT_SUBJECT or subject[0] in _AGENT_SUBJECT:
+        # The agent's own limits over business objects ("The agent can only cancel ...").
+        restrictive = bool(_RESTRICTIVE.search(found.group()))
+        verb = _POLICY_BASE_VERB.match(after.lstrip())
+        rest = set(_SLOT_WORD.findall(after.lower()))
+        ok = restrictive and verb is not None and bool(rest & _BUSINESS_NOUNS)
+        return f"{' '.join(subject)} {found.group()} {verb.group()}" if ok and verb else ""
     if subject[0] in _NOT_POLICY_SUBJECT or subject[-1] in _NOT_POLICY_SUBJECT:
         return ""
-    head = subject[-1].removesuffix("'s")
-    words = set(_SLOT_WORD.findall(sentence.lower()))
+    # The head noun is the first known noun of the subject ("items bought on sale": items).
+    head = next(
+        (
+            w.removesuffix("'s")
+            for w in subject
+            if w.removesuffix("'s") in _BUSINESS_NOUNS | _PEOPLE_NOUNS | _AMBIGUOUS_NOUNS
+        ),
+        subject[-1].removesuffix("'s"),
+    )
     is_strong = found is strong
-    if head in _BUSINESS_NOUNS:
+    if weak:
+        ok = (
+            acts
+            and bool(words & _BUSINESS_NOUNS)
+            and (head in _BUSINESS_NOUNS or head in _PEOPLE_NOUNS or head in _AMBIGUOUS_NOUNS)
+        )
+    elif head in _BUSINESS_NOUNS:
         ok = True
     elif head in _PEOPLE_NOUNS:
         # "The user can only choose one payment method", not "Users cannot see your thoughts".
@@ -649,8 +773,70 @@ def _policy_rule(sentence: str) -> str:
     elif subject == ["there"]:
         ok = bool(words & _BUSINESS_NOUNS) and found is modal
     else:
-        ok = False
+        # "Breakfast is served from 7", "Pets are welcome for a fee": what is offered. Without
+        # an offer verb the sentence must name a business object ("Emojis are welcome" is form).
+        ok = (
+            is_strong
+            and statement
+            and not set(subject) & _META_NOUNS
+            and (
+                bool(_OFFERED.search(found.group()))
+                or bool(words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS))
+            )
+        )
     return f"{' '.join(subject)} {found.group()}" if ok else ""
+
+
+_PLACE_NOUNS = frozenset(
+    """hotel clinic store shop restaurant cafe café bakery bar office company business firm bank
+    gym spa salon practice pharmacy hospital school museum library airline branch venue resort
+    property apartment building campus dealership agency studio center centre kitchen menu
+    brand shop's store's showroom warehouse""".split()
+)
+"""Subjects that name the business itself ("The clinic does not accept walk-ins")."""
+_META_NOUNS = frozenset(
+    """goal goals mission task tasks aim job purpose role objective objectives priority focus
+    approach answer answers response responses conversation conversations chat discussion
+    context instructions instruction rules rule guidelines example examples output input
+    prompt format style tone message messages reply replies api tool tools function functions
+    agent agents assistant documents document information data results result text field fields
+    query queries question questions user users""".split()
+)
+"""What ``our ...`` means when it is about the conversation, not the business."""
+_BUSINESS_VOICE = re.compile(
+    r"(?:we|we're|our\s+([a-z][\w'-]*(?:\s+[a-z][\w'-]*){0,2}?)|the\s+([a-z][\w'-]*))\s+"
+    r"(?:(?:do not|don't|does not|doesn't|never|only|also|currently|now|always|still|proudly)"
+    r"\s+)?(?:offers?|accepts?|ships?|delivers?|sells?|serves?|charges?|opens?|closes?|"
+    r"carr(?:y|ies)|stocks?|supports?|covers?|operates?|refunds?|exchanges?|has|have|"
+    r"includes?|features?|allows?|requires?|specializes?|specialises?|"
+    r"(?:are|is)\s+(?:not\s+)?(?:open|closed|located|based|available)|"
+    r"(?<=[a-z] )(?:are|is|was|were)(?=\s+(?:not\s+)?[a-z]))\b",
+    re.IGNORECASE,
+)
+"""The business speaking of itself: "We ship to", "Our menu includes", "The hotel has"."""
+
+
+_WE_AUTHOR = frozenset("has have is are was were".split())
+
+
+def _business_statement(sentence: str) -> str:
+    """A statement of what the business offers, accepts or is ("We do not offer cash refunds").
+
+    ``we`` and ``our`` count unless ``our`` names the conversation ("Our goal is ..."); ``the``
+    counts before a word naming the business itself (hotel, clinic, store, menu...). A
+    ``we`` followed by "provide you" or a rule opening is left alone.
+    """
+    m = next(filter(None, map(_BUSINESS_VOICE.match, _openings(sentence))), None)
+    if m is None:
+        return ""
+    our, the = m.group(1), m.group(2)
+    if our is None and the is None and m.group().lower().split()[-1] in _WE_AUTHOR:
+        return ""  # "We have provided an answer", "We are going to": the prompt's author
+    if our is not None and any(w in _META_NOUNS for w in our.lower().split()):
+        return ""
+    if the is not None and the.lower() not in _PLACE_NOUNS:
+        return ""
+    return m.group()
 
 
 # --------------------------------------------------------------------------------------------
@@ -847,6 +1033,13 @@ def _classify(sentence: str) -> tuple[AuditKind, str, tuple[str, ...]]:
     return "form", "form: no volatile detail (no number, date, price, version, URL or contact)", ()
 
 
+_META_MENTION = re.compile(
+    r"\b(?:agents?|assistant|api|tools?|functions?|rules?|instructions?|prompt)\b",
+    re.IGNORECASE,
+)
+"""A statement about the agent, its tools or the rules is procedure, not part of the facts."""
+
+
 def _propagate(
     text: str,
     spans: Sequence[tuple[int, int, int]],
@@ -857,13 +1050,16 @@ def _propagate(
 
     Pasted policy text runs in passages ("No additional stimulus payments. Unlike 2020 and 2021,
     there were no new payments for 2022."): a plain statement that sits between facts is part of
-    the fact even without a number of its own. Rules, persona lines, headings and the spans in
-    ``frozen`` (examples) are never pulled, and a fact in an example pulls nothing. One pass
-    forwards and one backwards reach the fixed point, so this is linear.
+    the fact even without a number of its own. Rules, persona lines, headings, statements about
+    the agent, its tools or the rules, and the spans in ``frozen`` (examples) are never pulled,
+    and a fact in an example pulls nothing. One pass forwards and one backwards reach the fixed
+    point, so this is linear.
     """
     out = list(verdicts)
     statement = [
-        i not in frozen and _is_statement(_PLACEHOLDER.sub(" ", text[start:end]))
+        i not in frozen
+        and _is_statement(masked := _mask(text[start:end]))
+        and not _META_MENTION.search(masked)
         for i, (start, end, _) in enumerate(spans)
     ]
     order = list(range(len(spans)))
@@ -913,7 +1109,9 @@ _PROFILE_LINE = re.compile(
     r"profession|employer|phone(?: number)?|mobile|e-?mail|address|home address|city|"
     r"location|country|nationality|birthday|date of birth|dob|education|school|university|"
     r"marital status|interests|hobbies|account(?: number| id| type)?|member since|"
-    r"membership(?: level| tier)?)\s*:\s*(?![\[<(]|$)\S",
+    r"membership(?: level| tier)?)\s*:\s*"
+    # An empty or unknown value ("Age: ?", "Name: N/A", "City: [city]") holds no fact yet.
+    r"(?![\[<(]|$|(?:\?+|n/?a|unknown|none|tbd|-+)\s*$)\S",
     re.IGNORECASE,
 )
 """A "Key: value" line of a user or customer profile ("Occupation: PhD student")."""
@@ -1008,7 +1206,7 @@ def _context(
             fact_heading
             and heading_list_open
             and out[i][0] == "form"
-            and _is_statement(_PLACEHOLDER.sub(" ", sentence))
+            and _is_statement(_mask(sentence))
         ):
             out[i] = ("fact", "volatile fact: listed under a heading of products or prices", ())
     return out, examples

@@ -57,6 +57,21 @@ FACTS = [
     ("Our store has 50 types of products.", "quantity"),
     ("The upgrade costs 20 euros.", "price"),
     ("Help them choose between the airpods, airpods pro and airpods max by asking.", "product"),
+    # Numberless statements of what the business offers, accepts or is.
+    ("We do not offer cash refunds.", "entity"),
+    ("Our menu includes pizza, pasta and tiramisu.", "entity"),
+    ("The clinic does not accept walk-in patients.", "entity"),
+    ("Breakfast is served in the lobby.", "policy"),
+    ("Pets are welcome for an extra fee.", "policy"),
+    ("Refunds are issued to the original payment method.", "policy"),
+    ("Items bought on sale cannot be exchanged.", "policy"),
+    ("Premium members get free express delivery.", "policy"),
+    ("All reservations, including basic economy, can change cabin.", "policy"),
+    ("The user can add but not remove checked bags.", "policy"),
+    ("The agent can only cancel a trip that is not flown.", "policy"),
+    ("Do not compensate if the user is a regular member without travel insurance.", "policy"),
+    ("Highlight amenities like the pool, sauna, gym and theater.", "offer"),
+    ("The return address is 123 Main St, Springfield.", "contact"),
 ]
 
 FORMS = [
@@ -88,6 +103,20 @@ FORMS = [
     "All times in the database are EST and 24 hour based.",
     "There is no need to place a new order.",
     "Speak out all prices to include the currency.",
+    # Behavioural thresholds and statements about the chat, not the business.
+    "Never leave the user in silence for more than 10 seconds.",
+    "Do your best to implement ONLY ONE FILE.",
+    "We have provided an existing answer.",
+    "We are going to play a game.",
+    "Our goal is to answer quickly.",
+    "Emojis are welcome in casual chats.",
+    "Markdown is allowed in your answers.",
+    "The following tools are available to you.",
+    "If seats are available, proceed to the next step.",
+    "The user needs to confirm the order id before cancelling.",
+    "The customer may ask about orders, returns or shipping.",
+    "You can cancel the order with the cancel tool.",
+    "Use tools such as search, calculator and code runner.",
 ]
 
 
@@ -389,8 +418,11 @@ def test_list_items_under_a_product_heading_are_facts_but_rules_are_not() -> Non
 
 
 def test_profile_lines_are_facts_but_placeholders_for_a_format_are_not() -> None:
-    prompt = "First name: Chad\nOccupation: PhD student at Berkeley\nName: [the user's name]"
-    assert [k for k, _ in _kinds(prompt)] == ["fact", "fact", "form"]
+    prompt = (
+        "First name: Chad\nOccupation: PhD student at Berkeley\nName: [the user's name]\n"
+        "Age: ?\nNationality: N/A"
+    )
+    assert [k for k, _ in _kinds(prompt)] == ["fact", "fact", "form", "form", "form"]
     assert "profile" in audit_instructions(prompt).findings[0].signals
 
 
@@ -400,6 +432,15 @@ def test_a_rule_for_the_agent_is_not_pulled_into_a_passage_of_facts() -> None:
         "Gift cards are refunded at once."
     )
     assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact"]
+
+
+def test_statements_about_the_agent_or_a_slot_label_are_not_pulled_into_facts() -> None:
+    prompt = (
+        "- Refunds take 5 business days. The API does not check this for the agent. "
+        "Gift cards are refunded at once.\n"
+        "- Orders ship within 2 days. {name}: Write test code with triple quotes."
+    )
+    assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact", "fact", "form"]
 
 
 def test_policy_rules_need_a_business_subject() -> None:
