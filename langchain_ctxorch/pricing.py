@@ -65,7 +65,8 @@ __all__ = [
 ]
 
 PRICES_CHECKED = "2025-10-01"
-"""When the built-in prices were copied from the providers' pricing pages. Check your provider."""
+"""When the built-in prices were copied from the providers' pricing pages (rows added later say
+when they were checked). Check your provider."""
 
 DEFAULT_PRICE_MODEL = "gpt-4o"
 """The model whose price is used when none is given."""
@@ -166,9 +167,14 @@ _BUILTIN = (
     _p("gpt-4o-mini", "openai", 0.15, 0.075, 0.60),
     _p("o3", "openai", 2.0, 0.50, 8.0),
     _p("o4-mini", "openai", 1.10, 0.275, 4.40),
+    # Opus 4.5 and later cost a third of Opus 4/4.1: without their own rows the prefix
+    # "claude-opus-4" would price them at $15/$75 (checked 2026-11-23).
+    _p("claude-opus-4-5", "anthropic", 5.0, 0.50, 25.0, 6.25),
+    _p("claude-opus-4-6", "anthropic", 5.0, 0.50, 25.0, 6.25),
     _p("claude-opus-4-1", "anthropic", 15.0, 1.50, 75.0, 18.75),
     _p("claude-opus-4", "anthropic", 15.0, 1.50, 75.0, 18.75),
     _p("claude-sonnet-4", "anthropic", 3.0, 0.30, 15.0, 3.75),
+    _p("claude-sonnet-4-5", "anthropic", 3.0, 0.30, 15.0, 3.75),
     _p("claude-3-7-sonnet", "anthropic", 3.0, 0.30, 15.0, 3.75),
     _p("claude-haiku-4-5", "anthropic", 1.0, 0.10, 5.0, 1.25, 2048),
     _p("claude-3-5-haiku", "anthropic", 0.80, 0.08, 4.0, 1.0, 2048),

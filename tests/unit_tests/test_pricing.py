@@ -32,6 +32,9 @@ def test_lookup_uses_the_longest_prefix_and_ignores_provider_and_case() -> None:
     assert DEFAULT_PRICES["gpt-4o-mini-2024-07-18"].model == "gpt-4o-mini"
     assert DEFAULT_PRICES["openai:GPT-4o-2024-08-06"].model == "gpt-4o"
     assert DEFAULT_PRICES["anthropic/claude-sonnet-4-20250514"].provider == "anthropic"
+    # A newer model with a cheaper price than its prefix gets its own row, not the prefix's.
+    assert DEFAULT_PRICES["claude-opus-4-5-20251101"].input == 5.0
+    assert DEFAULT_PRICES["claude-opus-4-1-20250805"].input == 15.0
     assert DEFAULT_PRICES.lookup("no-such-model") is None
     assert DEFAULT_PRICES.get("no-such-model") is None
 
