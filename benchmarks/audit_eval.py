@@ -10,12 +10,16 @@ a naive baseline a user might write instead ("a sentence with a digit, a $ or a 
 
 ``holdout2`` is also split by prompt into two fixed halves, ``holdout2-A`` and ``holdout2-B``: a
 prompt is in half A when the SHA-256 of its id, read as an integer, is even (`holdout2_half`).
-Heuristics may be tuned on ``dev`` and ``holdout2-A`` only; ``holdout2-B`` is the untouched test
-split. ``--errors`` therefore lists the errors of the tuning splits (``dev``, ``holdout``,
-``holdout2-A``) unless ``--errors-split`` names another one.
+``holdout2-B`` was the test split of the first release: scored once untouched (precision 0.818,
+recall 0.865), then used for tuning like the rest, so it is no longer held out.
+
+The test split is now ``holdout3`` (``system_prompts_holdout3.jsonl``): collected and labelled by
+an annotator who never ran the audit, and scored only with ``--test`` (it is left out of every
+other figure, ``all`` included, so tuning runs never show it). ``--errors`` lists the errors of
+the tuning splits unless ``--errors-split`` names another one.
 
 Run:
-    .venv/bin/python benchmarks/audit_eval.py [--errors] [--json] [--repeat N]
+    .venv/bin/python benchmarks/audit_eval.py [--errors] [--json] [--repeat N] [--test]
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from langchain_ctxorch.audit import audit_instructions
 
 DATA = Path(__file__).parent / "data" / "system_prompts.jsonl"
 DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
+DATA_HOLDOUT3 = Path(__file__).parent / "data" / "system_prompts_holdout3.jsonl"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
-def load() -> list[dict]:
+def load(*, test: bool = False) -> list[dict]:
+    """The labelled prompts; the ``holdout3`` test split only when ``test`` is true."""
     prompts: list[dict] = []
-    for path in (DATA, DATA_HOLDOUT2):
+    for path in (DATA, DATA_HOLDOUT2, *((DATA_HOLDOUT3,) if test else ())):
         with path.open(encoding="utf-8") as f:
             prompts += [json.loads(line) for line in f if line.strip()]
     return prompts
@@ -58,7 +64,8 @@ def splits_of(prompt: dict) -> set[str]:
 
 
 SPLITS = ("dev", "holdout", "holdout2", "holdout2-A", "holdout2-B", "all")
-TUNING_SPLITS = ("dev", "holdout", "holdout2-A")
+TEST_SPLITS = ("holdout3", "all+holdout3")
+TUNING_SPLITS = ("dev", "holdout", "holdout2")
 
 
 def audit_labels(prompt: dict) -> list[str]:
@@ -92,26 +99,38 @@ def main() -> None:
     )
     parser.add_argument(
         "--errors-split",
-        choices=SPLITS,
+        choices=SPLITS + TEST_SPLITS,
         action="append",
-        help="list the errors of this split instead (repeatable); holdout2-B is the test split",
+        help="list the errors of this split instead (repeatable); holdout3 needs --test",
+    )
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="also score the held-out test split holdout3 (and all+holdout3)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--repeat", type=int, default=20, help="timing runs over the set")
     args = parser.parse_args()
-    prompts = load()
+    prompts = load(test=args.test)
     result: dict = {"prompts": len(prompts), "splits": {}}
     errors: list[str] = []
     error_splits = set(args.errors_split or TUNING_SPLITS)
-    for split in SPLITS:
-        chosen = [p for p in prompts if split == "all" or split in splits_of(p)]
+    every = "all+holdout3" if args.test else "all"  # the split that holds every loaded prompt
+    for split in SPLITS + (TEST_SPLITS if args.test else ()):
+        chosen = [
+            p
+            for p in prompts
+            if split == "all+holdout3"
+            or (split == "all" and p.get("split") != "holdout3")
+            or split in splits_of(p)
+        ]
         gold: list[str] = []
         pred: list[str] = []
         naive: list[str] = []
         for p in chosen:
             labels = audit_labels(p)
             for s, label in zip(p["sentences"], labels, strict=True):
-                if label != s["label"] and split == "all" and error_splits & splits_of(p):
+                if label != s["label"] and split == every and error_splits & splits_of(p):
                     errors.append(
                         f"{p['id']}: gold={s['label']} audit={label}: {s['text'][:100]!r}"
                     )

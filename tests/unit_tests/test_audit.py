@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -351,15 +350,15 @@ def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
     assert precision >= 0.85
 
 
-def test_tuning_half_of_holdout2_meets_the_acceptance_bar() -> None:
-    # Half A of holdout2 (SHA-256 of the id is even, as in benchmarks/audit_eval.py) is a tuning
-    # split, so it may be a regression test; half B is the test split and is only reported.
+def test_holdout2_meets_the_acceptance_bar() -> None:
+    # All of holdout2 is a tuning split now (its half B was scored once, then tuned on), so it
+    # may be a regression test; holdout3 is the test split and only benchmarks/audit_eval.py
+    # --test reports it.
     path = DATA.with_name("system_prompts_holdout2.jsonl")
     with path.open(encoding="utf-8") as fh:
         prompts = [json.loads(line) for line in fh if line.strip()]
-    half_a = [p for p in prompts if int(hashlib.sha256(p["id"].encode()).hexdigest(), 16) % 2 == 0]
-    assert len(half_a) >= 20
-    precision, recall = _scores(half_a)
+    assert len(prompts) >= 40
+    precision, recall = _scores(prompts)
     assert recall >= 0.9
     assert precision >= 0.85
 
