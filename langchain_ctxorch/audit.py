@@ -428,9 +428,18 @@ _DATA_FORMAT = re.compile(
 def _mask(sentence: str) -> str:
     """``sentence`` with each template slot replaced by ``x`` and spaces (offsets are kept).
 
-    A slot stands for a word, so ``"{file}: Write tests"`` still reads as a label and a rule.
+    A slot stands for a word, so ``"{file}: Write tests"`` still reads as a label and a rule; a
+    template tag (``{% raw %}``, ``{# note #}``) or markup (``<td>``) stands for nothing and
+    becomes spaces.
     """
-    return _PLACEHOLDER.sub(lambda m: "x" + "_" * (len(m.group()) - 1), sentence)
+    return _PLACEHOLDER.sub(
+        lambda m: (
+            " " * len(m.group())
+            if m.group().startswith(("{%", "{#", "<"))
+            else "x" + "_" * (len(m.group()) - 1)
+        ),
+        sentence,
+    )
 
 
 def _fact_signals(sentence: str) -> list[tuple[str, str]]:
@@ -781,7 +790,7 @@ def _policy_rule(sentence: str) -> str:
             and not set(subject) & _META_NOUNS
             and (
                 bool(_OFFERED.search(found.group()))
-                or bool(words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS))
+                or bool(words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS) - {"order", "orders"})
             )
         )
     return f"{' '.join(subject)} {found.group()}" if ok else ""
@@ -804,7 +813,7 @@ _META_NOUNS = frozenset(
 )
 """What ``our ...`` means when it is about the conversation, not the business."""
 _BUSINESS_VOICE = re.compile(
-    r"(?:we|we're|our\s+([a-z][\w'-]*(?:\s+[a-z][\w'-]*){0,2}?)|the\s+([a-z][\w'-]*))\s+"
+    r"(?:we|we're|our\s+([a-z][\w'-]*(?:\s+[a-z][\w'-]*)??)|the\s+([a-z][\w'-]*))\s+"
     r"(?:(?:do not|don't|does not|doesn't|never|only|also|currently|now|always|still|proudly)"
     r"\s+)?(?:offers?|accepts?|ships?|delivers?|sells?|serves?|charges?|opens?|closes?|"
     r"carr(?:y|ies)|stocks?|supports?|covers?|operates?|refunds?|exchanges?|has|have|"
