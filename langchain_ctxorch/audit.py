@@ -185,7 +185,8 @@ _BUSINESS_UNITS = (
     r"orders?|requests?|credits?|miles?|km|kg|g|lbs?|pounds?|ounces?|oz|liters?|litres?|ml|"
     r"meters?|metres?|feet|ft|inches|units?|employees?|customers?|members?|countries|stores?|"
     r"locations?|offices?|nights?|guests?|people|persons?|passengers?|bags?|pieces?|tickets?|"
-    r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh)"
+    r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh|"
+    r"tiers?|plans?|gb|tb)"
 )
 
 _GAP_WORD = (
@@ -203,7 +204,9 @@ _NOT_PRODUCT = (
     r"For|In|On|At|By|To|Of|From|Since|Until|Unlike|Before|After|Over|Under|Within|Page|Step|"
     r"Rule|Chapter|Section|Level|Option|Example|Table|Figure|Clause|Article|Part|Item|Question|"
     r"Answer|Line|Round|Turn|Phase|Stage|Day|Week|Task|Point|Case|Score|Rating|Scale|Id|Number|"
-    r"Tip|Note|Priority|Tier|Category|Type|Grade|Top|Click|Press|Choose|Select"
+    r"Tip|Note|Priority|Tier|Category|Type|Grade|Top|Click|Press|Choose|Select|Template|"
+    r"Variant|Scenario|Strategy|Method|Approach|Mode|Persona|Attempt|Trial|Iteration|Sample|"
+    r"Test|Prompt|Message|Version"
 )
 _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -211,8 +214,10 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"[$€£¥₹]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion)\b)?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|eur|gbp|jpy|inr|chf|cad|aud|dollars?|"
             r"euros?|cents?|pounds sterling|bucks)\b|\b(?:usd|eur|gbp)\s?\d|"
-            r"\b(?:per month|/month|/mo\b|/year|/yr\b|a month|per year|annually|monthly fee|"
-            r"subscription fee)\b|"
+            r"\b(?:monthly fee|subscription fee|at no (?:extra |additional )?(?:cost|charge)|"
+            r"free of charge)\b|"
+            # A billing period is a price only next to an amount ("49 per month", "$5/mo").
+            r"(?<=\d)\s?(?:per month|/month|/mo\b|/year|/yr\b|a month|per year|annually)\b|"
             # A bare cost word is a price only with an amount after it ("costs 49 euros").
             r"\b(?:costs?|priced at|price is|fee of|charge of|discount|refund of)\b"
             r"(?=[^\d\n.]{0,40}\d)",
@@ -271,6 +276,9 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
             rf"\b\d[\d,]*(?:\.\d+)?\s+(?:{_GAP_WORD}\s+){{1,3}}{_BUSINESS_UNITS}\b|"
             # "at most five passengers": a spelled number after a limit word, then the unit.
             rf"\b{_LIMIT_WORDS}\s+{_SPELLED}\s+(?:{_GAP_WORD}\s+){{0,3}}{_BUSINESS_UNITS}\b|"
+            # "four loyalty tiers": a spelled count of business units.
+            rf"\b(?:two|three|four|five|six|seven|eight|nine|ten)\s+(?:{_GAP_WORD}\s+){{0,2}}"
+            r"(?:tiers|plans|locations|stores|branches|offices)\b|"
             # "50 types of products": the size of a catalogue.
             r"\b\d[\d,]*\s+(?:types|kinds|varieties|flavou?rs|sizes|colou?rs|models|brands|"
             r"styles|editions)\s+of\b",
@@ -297,7 +305,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"quarter|year)|previous (?:\w+ )?(?:year|quarter|month)|today(?:'s date)? is|current "
             r"(?:date|time|year|month|version|price|rate|season|model)|knowledge cut-?off|"
             r"last updated|"
-            r"newly|recently|latest|now available|no longer|until further notice|effective "
+            r"recently|latest|now available|no longer|until further notice|effective "
             r"(?:from|on|immediately|date)|deadline|expires?|expiry|valid (?:until|through|till)|"
             r"limited[- ]time|temporar(?:y|ily)|changed|revised|reverts?|introduced|launched|"
             r"discontinued)\b",
@@ -330,7 +338,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:amenities|services|products|facilities|treatments|dishes|menu items|"
             r"specials|flavou?rs|brands|classes|courses|programs|programmes|packages|perks|"
-            r"benefits|cuisines?|drinks|cocktails|rooms|suites|destinations)\s+"
+            r"benefits|cuisines?|drinks|cocktails|rooms|suites|destinations),?\s+"
             r"(?:like|such as|including|include|includes|are|:)\s+[^.,;\n]{1,40}"
             r"(?:,[^.,;\n]{1,40}){1,}",
             re.IGNORECASE,
@@ -340,6 +348,12 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _FORMATTABLE = frozenset({"quantity", "date", "product"})
 """Signals whose numbers may belong to a format rule instead of a fact."""
 _WEAK_SIGNALS = frozenset({"temporal", "person"})
+_SOFT_SIGNALS = _WEAK_SIGNALS | {"entity"}
+"""Signals too soft to make a lead-in ("Customer Support:") open a list of facts."""
+_HARD_SIGNALS = frozenset(
+    {"price", "percentage", "date", "time", "version", "url", "email", "phone", "quantity", "slot"}
+)
+"""Signals that make even a heading a fact; the others need a sentence around them."""
 """Signals that mark a fact only in a statement, not in a rule ("use the current date")."""
 
 _SIGNAL_LABEL = {
@@ -375,7 +389,14 @@ _FORM_START = re.compile(
     r"monitor|recall|complete|construct|synthesi[sz]e|integrate|highlight|prevent|organi[sz]e|"
     r"proceed|mention|let|try|detect|analy[sz]e|describe|compare|find|get|go|take|send|obtain|"
     r"gather|encourage|recommend|introduce|welcome|remind|mimic|imagine|pretend|emulate|adopt|"
-    r"treat|interpret|convert|calculate|compute|modify|cancel|"
+    r"treat|interpret|convert|calculate|compute|modify|cancel|preserve|plan|inform|offer|"
+    r"share|update|edit|fix|run|call|search|look|lookup|fetch|record|note|log|store|save|"
+    r"remove|delete|replace|insert|fill|pick|match|set|test|avoid|skip|ignore|stop|wait|"
+    r"pause|repeat|resume|retry|reject|accept|acknowledge|apologi[sz]e|thank|guide|walk|"
+    r"lead|route|transfer|hand|book|schedule|reserve|notify|report|draft|design|build|"
+    r"implement|propose|request|respect|protect|double-check|discuss|elaborate|expand|"
+    r"shorten|simplify|split|group|sort|rank|filter|combine|merge|quote|copy|paste|"
+    r"capitali[sz]e|spell|mark|label|tag|flag|include|exclude|reference|link|"
     r"the (?:assistant|ai|model|user|response|answer|output|agent|bot|chatbot)|"
     r"assistant|ai|step|task|goal|role|instructions?|rules?|guidelines?|context|question|"
     r"input|thought|action|observation|final|example|examples|query|sqlquery|sqlresult)\b",
@@ -425,6 +446,9 @@ _DATA_FORMAT = re.compile(
 """A sentence describing how data is stored: its time zone is a format, not a fact."""
 
 
+_UNIT_AFTER = re.compile(rf"\s*(?:-\s*)?{_BUSINESS_UNITS}\b", re.IGNORECASE)
+
+
 def _mask(sentence: str) -> str:
     """``sentence`` with each template slot replaced by ``x`` and spaces (offsets are kept).
 
@@ -455,7 +479,14 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
         found = [
             m
             for m in pattern.finditer(masked)
-            if name not in _FORMATTABLE or not _in_format_context(format_spans, starts, m)
+            if (name not in _FORMATTABLE or not _in_format_context(format_spans, starts, m))
+            # "not more than 1-3" in a rule: a limit without a unit is a format rule
+            and (
+                name != "quantity"
+                or statement
+                or not m.group()[-1].isdigit()
+                or _UNIT_AFTER.match(masked, m.end()) is not None
+            )
         ]
         if name == "time" and _DATA_FORMAT.search(masked):
             # "All times in the database are EST": a time zone in a data schema is format.
@@ -485,6 +516,11 @@ _INTERACTION_LIMIT = re.compile(
 )
 
 
+_LIMITING = re.compile(
+    rf"\b(?:{_LIMIT_WORDS}|never|exceed|longer than|within|only)\b", re.IGNORECASE
+)
+
+
 def _behaviour_limit(sentence: str) -> bool:
     """True for a limit on the agent's own behaviour in a rule, not on a business object.
 
@@ -492,7 +528,7 @@ def _behaviour_limit(sentence: str) -> bool:
     threshold in seconds, minutes or files in a rule that names no business object and no
     customer is form. "Tell guests check-in takes 15 minutes" names guests, so it stays a fact.
     """
-    if not _INTERACTION_LIMIT.search(sentence):
+    if not _INTERACTION_LIMIT.search(sentence) or not _LIMITING.search(sentence):
         return False
     words = set(_SLOT_WORD.findall(sentence.lower()))
     return not words & (_BUSINESS_NOUNS | _AMBIGUOUS_NOUNS | _CUSTOMER_NOUNS)
@@ -579,9 +615,11 @@ def _entity_statement(sentence: str) -> str:
 
 _SLOT_CUES = frozenset(
     """date time datetime today now year month timestamp cutoff cut-off model version location
-    city country region timezone tz utc os platform shell locale""".split()
+    city country region timezone tz utc os platform shell locale directory cwd""".split()
 )
 """Words that make a template slot volatile: its name or the words just before it."""
+_CURRENCY = frozenset("$€£¥₹")
+_IDENTIFIER_SLOT = re.compile(r"\{[A-Za-z_]\w*\}$")
 _SLOT_PEOPLE = frozenset("user customer client caller member guest patient human".split())
 _SLOT_WORD = re.compile(r"[a-z][a-z'-]*")
 
@@ -603,6 +641,10 @@ def _slot_signal(sentence: str) -> str:
         words = [w.removesuffix("'s") for w in (*before, *name)]
         if any(w in _SLOT_CUES for w in words):
             return slot
+        if sentence[max(0, m.start() - 1) : m.start()] in _CURRENCY and _IDENTIFIER_SLOT.match(
+            slot
+        ):
+            return slot  # "Monthly Premium: ${monthly_premium}": an amount filled per call
         if any(w == "name" and i > 0 and words[i - 1] in _SLOT_PEOPLE for i, w in enumerate(words)):
             return slot
     return ""
@@ -618,7 +660,8 @@ _BUSINESS_NOUNS = frozenset(
     deposits transaction transactions price prices trial license licence licenses licences
     upgrade upgrades cancellation cancellations compensation certificate certificates
     rewards reimbursement reimbursements rental rentals room rooms appointment appointments
-    policy policies trip trips plan plans""".split()
+    policy policies trip trips plan plans bill bills contract contracts premium premiums
+    deductible deductibles""".split()
 )
 """Business objects whose rules are policy facts ("An order can only be cancelled if ...")."""
 _AMBIGUOUS_NOUNS = frozenset("item items return returns exchange exchanges points total".split())
@@ -640,7 +683,8 @@ _POLICY_VERB = (
     r"(?:cancell?ed|modified|changed|exchanged|returned|refunded|upgraded|downgraded|"
     r"transferred|booked|rebooked|reserved|charged|billed|paid|shipped|redeemed|combined|"
     r"extended|renewed|reimbursed|waived|credited|claimed|purchased|used|applied|added|removed|"
-    r"issued|served|offered|accepted|included|delivered|processed|honou?red)"
+    r"issued|served|offered|accepted|included|delivered|processed|honou?red|provided|"
+    r"suspended|terminated|deactivated|reactivated|activated|granted|approved|determined)"
 )
 _POLICY_ADJ = (
     r"(?:(?:non-?)?refundable|transferable|eligible|entitled|allowed|permitted|free|covered|"
@@ -649,7 +693,8 @@ _POLICY_ADJ = (
 _POLICY_BASE_VERB = re.compile(
     r"\b(?:cancel|modify|change|exchange|return|refund|upgrade|downgrade|transfer|book|rebook|"
     r"reserve|add|remove|redeem|combine|extend|renew|claim|purchase|buy|bring|carry|pay|"
-    r"compensate|reimburse|waive|issue|offer|get|receive|earn|use|provide)\b",
+    r"compensate|reimburse|waive|issue|offer|get|receive|earn|use|provide|lift|suspend|"
+    r"resume|enable|disable|activate|reactivate|refuel|refill|grant|approve|switch)\b",
     re.IGNORECASE,
 )
 """What a customer or the agent may or may not do with a business object."""
@@ -665,8 +710,8 @@ _POLICY_MODAL = re.compile(
     re.IGNORECASE,
 )
 _POLICY_PERMISSION = re.compile(
-    r"\b(?:can|may|will|needs? to|has to|have to|get|gets|receive|receives|earn|earns|pay|"
-    r"pays|enjoy|enjoys)\b",
+    r"\b(?:can|may|will|needs? to|has to|have to|(?:is|are) allowed to|get|gets|receive|"
+    r"receives|earn|earns|pay|pays|enjoy|enjoys)\b",
     re.IGNORECASE,
 )
 """A permission or entitlement: a policy only with a policy verb and a business object."""
@@ -680,11 +725,32 @@ _NOT_POLICY_SUBJECT = frozenset(
     tool tools function functions action actions""".split()
 )
 _OFFERED = re.compile(
-    r"served|offered|accepted|shipped|delivered|refundable|eligible|covered|available",
+    r"served|offered|accepted|shipped|delivered|refundable|eligible|covered|available|"
+    r"suspended|terminated|deactivated|reactivated|activated|granted|waived|charged|refunded",
     re.IGNORECASE,
 )
+_PRONOUNS = frozenset("he she it they them one someone everyone his her their".split())
+_CONSEQUENCE = re.compile(
+    r"((?:[\w'-]+\s+){1,4}?)(?:will|won't|would)\s+(?:not\s+)?(?:be\s+|have\s+|need\s+|"
+    r"have to\s+)?\w+",
+    re.IGNORECASE,
+)
+"""The main clause after a condition: "<subject> will (not) ..." (what happens, not a rule)."""
+_NOT_AN_ORDER = re.compile(
+    r"\bin (?:any|which|what|the same|this|that|reverse|alphabetical|chronological|logical|"
+    r"random|the right|the correct|the following) order\b|\bin order to\b|"
+    r"\binto account\b|\bon account of\b"
+)
+"""Phrases where "order" is a sequence and "account" a consideration, not business objects."""
+_VALIDATION = re.compile(
+    r"\s+(?:already\s+)?(?:be\s+)?(?:valid|verified|validated|authori[sz]ed|confirmed|checked|"
+    r"present|in the|in user|on file)\b",
+    re.IGNORECASE,
+)
+_ATTENDANCE = re.compile(r"available|welcome", re.IGNORECASE)
+"""Said of a person, these describe the conversation ("The user is available"), not a policy."""
 _AGENT_SUBJECT = frozenset("you agent agents assistant".split())
-_SUBORDINATE = frozenset("if when unless whenever once because while".split())
+_SUBORDINATE = frozenset("if when unless whenever once because while which".split())
 _CONDITIONAL_DENIAL = re.compile(
     r"(?:do not|don't|never)\s+(?:compensate|refund|reimburse|waive|cancel|exchange|upgrade|"
     r"offer (?:an? )?(?:refund|compensation|discount|voucher|upgrade|certificate)s?)\b"
@@ -706,7 +772,9 @@ def _policy_rule(sentence: str) -> str:
     constraint as matched, or "".
     """
     opening = _openings(sentence)[-1]
-    words = set(_SLOT_WORD.findall(sentence.lower()))
+    words = {
+        w.removesuffix("'s") for w in _SLOT_WORD.findall(_NOT_AN_ORDER.sub(" ", sentence.lower()))
+    }
     statement = _is_statement(sentence)
     denial = _CONDITIONAL_DENIAL.match(opening)
     if denial:
@@ -716,6 +784,18 @@ def _policy_rule(sentence: str) -> str:
     lead = _LEAD_CLAUSE.match(opening)
     main = opening[lead.end() :] if lead else opening
     lead_text = lead.group().lower() if lead else ""
+    consequence = _CONSEQUENCE.match(main) if lead else None
+    if consequence:
+        # "When a line is suspended, the user will not have service": what the product does.
+        # It needs a business object, and a status change is bookkeeping, not a fact.
+        subject = consequence.group(1).lower().split()
+        if (
+            words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS)
+            and not set(subject) & (_NOT_POLICY_SUBJECT | _META_NOUNS - {"user", "users"})
+            and not set(subject) & _PRONOUNS
+            and "status" not in subject
+        ):
+            return consequence.group().strip()
     window = main[:90]
     strong = _POLICY_STRONG.search(window)
     modal = _POLICY_MODAL.search(window)
@@ -726,6 +806,8 @@ def _policy_rule(sentence: str) -> str:
         found, weak = permission, True
     if found is None:
         return ""
+    if found is modal and _VALIDATION.match(main, found.end()):
+        return ""  # "All payment methods must be valid": a check for the agent, not a policy
     subject = _SLOT_WORD.findall(main[: found.start()].lower())
     if not subject or len(subject) > 6 or _SUBORDINATE & set(subject):  # noqa: PLR2004
         return ""  # a subject is a short noun phrase, not a clause ("4a) If seats are ...")
@@ -745,10 +827,17 @@ def _policy_rule(sentence: str) -> str:
     }
     if subject[-1] in _AGENT_SUBJECT or subject[0] in _AGENT_SUBJECT:
         # The agent's own limits over business objects ("The agent can only cancel ...").
-        restrictive = bool(_RESTRICTIVE.search(found.group()))
-        verb = _POLICY_BASE_VERB.match(after.lstrip())
-        rest = set(_SLOT_WORD.findall(after.lower()))
-        ok = restrictive and verb is not None and bool(rest & _BUSINESS_NOUNS)
+        # "The agent can only cancel a trip that is not flown", "You are not allowed to lift
+        # the suspension if ...": a limit on what may be done with a business object. A plain
+        # "you can help users cancel orders" describes the job (procedure).
+        verb = _POLICY_BASE_VERB.match(after.lstrip().removeprefix("to "))
+        rest = set(_SLOT_WORD.findall(main[found.end() :].lower()))
+        ok = (
+            verb is not None
+            and bool(rest & _BUSINESS_NOUNS)
+            and not rest & {"tool", "tools", "function", "functions", "api"}
+            and (bool(_RESTRICTIVE.search(found.group())) or "allowed" in found.group().lower())
+        )
         return f"{' '.join(subject)} {found.group()} {verb.group()}" if ok and verb else ""
     if subject[0] in _NOT_POLICY_SUBJECT or subject[-1] in _NOT_POLICY_SUBJECT:
         return ""
@@ -772,7 +861,7 @@ def _policy_rule(sentence: str) -> str:
         ok = True
     elif head in _PEOPLE_NOUNS:
         # "The user can only choose one payment method", not "Users cannot see your thoughts".
-        ok = is_strong or bool(words & _BUSINESS_NOUNS)
+        ok = (is_strong and not _ATTENDANCE.search(found.group())) or bool(words & _BUSINESS_NOUNS)
     elif head in _AMBIGUOUS_NOUNS:
         ok = is_strong
     elif head in _ATTRIBUTE_NOUNS:
@@ -1090,7 +1179,7 @@ def _propagate(
 
 _EXAMPLE_LABEL = re.compile(
     r"(?:input|output|user|assistant|human|ai|system|example|sample|customer|client|caller|"
-    r"agent|bot|response|query|conversation|dialogue|transcript)"
+    r"agent|bot|response|query|conversation|dialogue|transcript|observation|thought|action)"
     r"(?: ?\d{1,3})?\s*:",
     re.IGNORECASE,
 )
@@ -1109,10 +1198,16 @@ _FACT_HEADING = re.compile(
     r"\b(?:products?|services?|amenities|menus?|pric(?:es|ing)|plans?|hours|opening times|"
     r"locations?|stores?|branches|store information|contact(?: (?:info|information|details))?|"
     r"fees|rates|tariffs?|catalog(?:ue)?|inventory|offers?|offerings|packages|promotions?|"
+    r"payment (?:methods|options)|accepted|"
     r"facilities)\b",
     re.IGNORECASE,
 )
 """A heading whose list items are facts ("Products & Services:", "## Opening hours")."""
+_SCHEMA_ITEM = re.compile(
+    r"\b(?:timestamps?|database|schema|fields?|columns?|records?|tracked|logged)\b",
+    re.IGNORECASE,
+)
+"""An item about stored data ("Requests are tracked with timestamps") is schema, not a fact."""
 _PROFILE_LINE = re.compile(
     r"(?:first name|last name|full name|name|age|gender|sex|pronouns|occupation|job(?: title)?|"
     r"profession|employer|phone(?: number)?|mobile|e-?mail|address|home address|city|"
@@ -1161,6 +1256,7 @@ def _context(
     in_block = False  # inside an example block
     block_line = -1  # the last line that belonged to it
     fact_heading = False
+    lead_list = False
     heading_list_open = False
     prev_line = -1
     body = ""
@@ -1175,8 +1271,8 @@ def _context(
             line_text = text[line_start:line_end]
             lead = _BULLET.match(line_text)
             body = line_text[lead.end() if lead else 0 :]
-            is_heading = bool(_HEADING_LINE.match(line_text)) or (
-                body.rstrip().endswith(":") and len(body.split()) <= 8  # noqa: PLR2004
+            is_heading = bool(_HEADING_LINE.match(line_text) or _HEADING_LINE.match(body)) or (
+                body.strip().strip("*_ ").endswith(":") and len(body.split()) <= 8  # noqa: PLR2004
             )
             is_bullet = lead is not None and line_text[: lead.end()].strip() != ""
             labelled = bool(_EXAMPLE_LABEL.match(body))
@@ -1205,8 +1301,26 @@ def _context(
             out[i] = ("fact", "volatile fact: a profile field (Key: value)", ("profile",))
             continue
         if first_on_line:
-            if is_heading:
-                fact_heading = bool(_FACT_HEADING.search(body))
+            # A heading is form unless it carries a hard fact ("## Prices from May 2025"). The
+            # lines after a fact heading ("Products & Services:") or after a lead-in that states
+            # a fact ("Full refunds are provided when:") are a list of facts.
+            lead_in = body.strip().strip("*_ ")
+            lead_fact = False
+            if lead_in.endswith(":"):
+                lead_in = lead_in.rstrip(":").strip("*_ ")
+                # A lead-in is a sentence ("A line can be suspended when:"), not a label.
+                if len(lead_in.split()) >= 4 and _is_statement(_mask(lead_in)):  # noqa: PLR2004
+                    lead_verdict = _classify(lead_in + ".")
+                    lead_fact = lead_verdict[0] == "fact" and bool(
+                        set(lead_verdict[2]) - _SOFT_SIGNALS
+                    )
+            if is_heading or lead_fact:
+                if lead_fact and sentence.strip() == body.strip():
+                    out[i] = lead_verdict
+                elif out[i][0] == "fact" and not set(out[i][2]) & _HARD_SIGNALS:
+                    out[i] = ("form", "form: a heading", ())
+                fact_heading = bool(_FACT_HEADING.search(body)) or lead_fact
+                lead_list = lead_fact
                 heading_list_open = fact_heading
                 continue
             if not is_bullet and (gap or not heading_list_open):
@@ -1215,7 +1329,10 @@ def _context(
             fact_heading
             and heading_list_open
             and out[i][0] == "form"
-            and _is_statement(_mask(sentence))
+            # After a lead-in that states a fact ("A line can be suspended when:"), every item
+            # completes it ("- The user has an overdue bill."); after a heading, statements do.
+            and (_is_statement(_mask(sentence)) or (lead_list and is_bullet))
+            and not _SCHEMA_ITEM.search(sentence)
         ):
             out[i] = ("fact", "volatile fact: listed under a heading of products or prices", ())
     return out, examples

@@ -71,6 +71,11 @@ FACTS = [
     ("Do not compensate if the user is a regular member without travel insurance.", "policy"),
     ("Highlight amenities like the pool, sauna, gym and theater.", "offer"),
     ("The return address is 123 Main St, Springfield.", "contact"),
+    ("You are not allowed to lift the suspension if the contract has ended.", "policy"),
+    ("If the order total exceeds the card limit, the payment will be declined.", "policy"),
+    ("Monthly Premium: ${monthly_premium}", "slot"),
+    ("Roaming is enabled at no cost.", "price"),
+    ("There are four loyalty tiers with increasing benefits.", "quantity"),
 ]
 
 FORMS = [
@@ -116,6 +121,14 @@ FORMS = [
     "The customer may ask about orders, returns or shipping.",
     "You can cancel the order with the cancel tool.",
     "Use tools such as search, calculator and code runner.",
+    "Only suggest a few shell commands at a time, not more than 1-3, one per line.",
+    "Preserve comments, unless they are no longer relevant.",
+    "If the code fails, the test will show an error.",
+    "After the payment is made, the bill status will be updated to PAID.",
+    "PLAN the edits (which file gets edited in which order).",
+    "All payment methods must be valid and authorized.",
+    "The user is available to provide feedback.",
+    "Question: ${{Question with math problem.}}",
 ]
 
 
@@ -431,6 +444,29 @@ def test_a_rule_for_the_agent_is_not_pulled_into_a_passage_of_facts() -> None:
         "Gift cards are refunded at once."
     )
     assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact"]
+
+
+def test_a_lead_in_that_states_a_fact_opens_a_list_of_facts_but_headings_are_form() -> None:
+    prompt = (
+        "## Current Date\n"
+        "A line can be suspended for the following reasons:\n"
+        "- The user has an overdue bill.\n"
+        "- The contract end date is in the past.\n\n"
+        "**Customer Support:**\n"
+        "- Send care instructions to the customer.\n"
+        "## Service requests\n"
+        "- Requests are tracked with timestamps and staff notes."
+    )
+    assert [k for k, _ in _kinds(prompt)] == [
+        "form",
+        "fact",
+        "fact",
+        "fact",
+        "form",
+        "form",
+        "form",
+        "form",
+    ]
 
 
 def test_statements_about_the_agent_or_a_slot_label_are_not_pulled_into_facts() -> None:
