@@ -264,7 +264,11 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,4}\b")),
     (
         "phone",
-        re.compile(r"(?:\+\d{1,3}[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b|\+\d[\d\s-]{8,}\d"),
+        re.compile(
+            r"(?:\+\d{1,3}[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b|\+\d[\d\s-]{8,}\d|"
+            # A labelled local number ("Phone: 0963555552").
+            r"(?i:\b(?:phone|tel|telephone|mobile|cell|whatsapp|hotline)\b\W{0,4})\d[\d\s/.-]{6,}\d"
+        ),
     ),
     (
         "quantity",
@@ -1178,9 +1182,10 @@ def _propagate(
 
 
 _EXAMPLE_LABEL = re.compile(
-    r"(?:input|output|user|assistant|human|ai|system|example|sample|customer|client|caller|"
+    r"(?:(?:input|output|user|assistant|human|ai|system|example|sample|customer|client|caller|"
     r"agent|bot|response|query|conversation|dialogue|transcript|observation|thought|action)"
-    r"(?: ?\d{1,3})?\s*:",
+    r"(?: ?\d{1,3})?|(?:example|sample)s?(?: [\w-]+){1,2}|(?:correct|incorrect|good|bad|wrong|"
+    r"right|expected|desired)\**\s+(?:response|answer|output|reply))\s*:|(?:user|bot)\s+\"",
     re.IGNORECASE,
 )
 """A speaker or I/O label opening a line of an example ("User:", "Output:", "Example 2:")."""
@@ -1192,13 +1197,20 @@ _EXAMPLE_INTRO = re.compile(
     r"examples? (?:conversations?|dialogues?|interactions?))\b|^\W*examples?\W*$",
     re.IGNORECASE,
 )
+_BOLD_LINE = re.compile(r"\*\*[^*\n]{1,80}\*\*:?\s*$")
+_MD_HEADING = re.compile(r"[ \t]*(#{1,6})\s")
+_CAPS_HEADING = re.compile(r"[ \t]*[A-Z][A-Z0-9&/' -]{2,60}[ \t]*$")
+"""A short line in capitals ("COMPANY OVERVIEW") is a heading."""
+_EXAMPLE_WORD = re.compile(r"\b(?:examples?|samples?|demonstrations?|few[- ]shot)\b", re.IGNORECASE)
 _CITATION_LINE = re.compile(r"\[\d{1,3}\]\s*\S*(?:https?://|www\.)")
 _HEADING_LINE = re.compile(r"[ \t]*(?:#{1,6}\s|\*\*[^*\n]{1,80}\*\*:?\s*$|={3,})")
 _FACT_HEADING = re.compile(
     r"\b(?:products?|services?|amenities|menus?|pric(?:es|ing)|plans?|hours|opening times|"
     r"locations?|stores?|branches|store information|contact(?: (?:info|information|details))?|"
     r"fees|rates|tariffs?|catalog(?:ue)?|inventory|offers?|offerings|packages|promotions?|"
-    r"payment (?:methods|options)|accepted|"
+    r"payment (?:methods|options)|accepted|overview|about us|about the (?:company|clinic|store|"
+    r"business|hotel|restaurant|shop)|(?:company|clinic|store|business) (?:profile|information)|"
+    r"key facts|at a glance|who we are|"
     r"facilities)\b",
     re.IGNORECASE,
 )
@@ -1255,6 +1267,7 @@ def _context(
     lines = _lines(text, spans)
     in_block = False  # inside an example block
     block_line = -1  # the last line that belonged to it
+    example_level = 0  # inside an "## Examples" section: its heading level (7: a bold heading)
     fact_heading = False
     lead_list = False
     heading_list_open = False
@@ -1275,7 +1288,18 @@ def _context(
                 body.strip().strip("*_ ").endswith(":") and len(body.split()) <= 8  # noqa: PLR2004
             )
             is_bullet = lead is not None and line_text[: lead.end()].strip() != ""
-            labelled = bool(_EXAMPLE_LABEL.match(body))
+            labelled = bool(_EXAMPLE_LABEL.match(body.lstrip("*_ ")))
+            is_heading = is_heading or bool(_CAPS_HEADING.match(line_text))
+            # An "## Examples" section runs to the next heading of its level or higher; a bold
+            # "**Example 1: ...**" heading runs to the next markdown heading.
+            md = _MD_HEADING.match(line_text)
+            if md and example_level and len(md.group(1)) <= example_level:
+                example_level = 0
+            if not example_level and _EXAMPLE_WORD.search(body):
+                if md:
+                    example_level = len(md.group(1))
+                elif _BOLD_LINE.match(body):
+                    example_level = 7
         gap = first_on_line and i > 0 and "\n\n" in text[spans[i - 1][1] : start].replace(" ", "")
         sentence = text[start:end]
         # Example blocks.
@@ -1291,7 +1315,11 @@ def _context(
             if _EXAMPLE_INTRO.search(body) and not in_block:
                 in_block = True
                 block_line = -1  # the intro line itself is not part of the block
-        line_is_example = (in_block and block_line == line_start) or labelled
+            elif labelled and not in_block:
+                # A speaker line opens a turn: the lines right after it belong to the example.
+                in_block = True
+                block_line = line_start
+        line_is_example = (in_block and block_line == line_start) or labelled or example_level > 0
         if line_is_example or _EXAMPLE_OPENER.match(_openings(sentence)[-1]):
             examples.add(i)
             out[i] = ("form", "form: part of an example", ())

@@ -446,6 +446,27 @@ def test_a_rule_for_the_agent_is_not_pulled_into_a_passage_of_facts() -> None:
     assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact"]
 
 
+def test_example_sections_and_speaker_turns_are_form() -> None:
+    prompt = (
+        "#### Examples\n\n"
+        "**Example 1: Income statement**\n\n"
+        "**Original Text:**\n"
+        '"ABC Corp reports revenues of $5,000,000 for 2023."\n\n'
+        "**Summary:**\n"
+        "- **Revenues:** $5,000,000\n\n"
+        "## Contact\n"
+        "Phone: 0963555552\n\n"
+        'user "What is the vacation policy?"\n'
+        "  ask question about benefits\n"
+        '  "Employees get up to two weeks of paid vacation per year."\n\n'
+        "- Example prompt: `If I have $100, how much is left?`\n"
+        "- **Correct** response: `You have $80 left.`"
+    )
+    kinds = _kinds(prompt)
+    facts = [t for k, t in kinds if k == "fact"]
+    assert facts == ["Phone: 0963555552"], kinds
+
+
 def test_a_lead_in_that_states_a_fact_opens_a_list_of_facts_but_headings_are_form() -> None:
     prompt = (
         "## Current Date\n"
@@ -455,7 +476,9 @@ def test_a_lead_in_that_states_a_fact_opens_a_list_of_facts_but_headings_are_for
         "**Customer Support:**\n"
         "- Send care instructions to the customer.\n"
         "## Service requests\n"
-        "- Requests are tracked with timestamps and staff notes."
+        "- Requests are tracked with timestamps and staff notes.\n\n"
+        "COMPANY OVERVIEW\n"
+        "- Equipped with advanced imaging for diagnosis."
     )
     assert [k for k, _ in _kinds(prompt)] == [
         "form",
@@ -466,6 +489,8 @@ def test_a_lead_in_that_states_a_fact_opens_a_list_of_facts_but_headings_are_for
         "form",
         "form",
         "form",
+        "form",
+        "fact",
     ]
 
 
