@@ -12,9 +12,10 @@ a naive baseline a user might write instead ("a sentence with a digit, a $ or a 
 prompt is in half A when the SHA-256 of its id, read as an integer, is even (`holdout2_half`).
 
 Each held-out set was scored once, untouched, and then tuned on (the figures are recorded in
-docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865), then ``holdout3``
-(``system_prompts_holdout3.jsonl``, precision 0.726, recall 0.570). The current test split is
-``holdout4`` (``system_prompts_holdout4.jsonl``), collected and labelled by an annotator who never
+docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865), ``holdout3``
+(``system_prompts_holdout3.jsonl``, precision 0.726, recall 0.570) and ``holdout4``
+(``system_prompts_holdout4.jsonl``, precision 0.544, recall 0.843). The current test split is
+``holdout5`` (``system_prompts_holdout5.jsonl``), collected and labelled by an annotator who never
 ran the audit. It is scored only with ``--test`` and left out of every other figure (``all``
 included), so tuning runs never show it. ``--errors`` lists the errors of the tuning splits
 unless ``--errors-split`` names another one.
@@ -38,15 +39,17 @@ from langchain_ctxorch.audit import audit_instructions
 DATA = Path(__file__).parent / "data" / "system_prompts.jsonl"
 DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
 DATA_HOLDOUT3 = Path(__file__).parent / "data" / "system_prompts_holdout3.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
-TEST_SPLIT = "holdout4"
+DATA_HOLDOUT4 = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
+DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout5.jsonl"
+TEST_SPLIT = "holdout5"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
 def load(*, test: bool = False) -> list[dict]:
     """The labelled prompts; the test split (``holdout4``) only when ``test`` is true."""
     prompts: list[dict] = []
-    for path in (DATA, DATA_HOLDOUT2, DATA_HOLDOUT3, *((DATA_TEST,) if test else ())):
+    tuning = (DATA, DATA_HOLDOUT2, DATA_HOLDOUT3, DATA_HOLDOUT4)
+    for path in (*tuning, *((DATA_TEST,) if test else ())):
         with path.open(encoding="utf-8") as f:
             prompts += [json.loads(line) for line in f if line.strip()]
     return prompts
@@ -66,9 +69,9 @@ def splits_of(prompt: dict) -> set[str]:
     return out
 
 
-SPLITS = ("dev", "holdout", "holdout2", "holdout2-A", "holdout2-B", "holdout3", "all")
+SPLITS = ("dev", "holdout", "holdout2", "holdout2-A", "holdout2-B", "holdout3", "holdout4", "all")
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
-TUNING_SPLITS = ("dev", "holdout", "holdout2", "holdout3")
+TUNING_SPLITS = ("dev", "holdout", "holdout2", "holdout3", "holdout4")
 
 
 def audit_labels(prompt: dict) -> list[str]:

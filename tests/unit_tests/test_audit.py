@@ -363,14 +363,15 @@ def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
     assert precision >= 0.85
 
 
-def test_holdout2_meets_the_acceptance_bar() -> None:
-    # All of holdout2 is a tuning split now (its half B was scored once, then tuned on), so it
-    # may be a regression test; holdout3 is the test split and only benchmarks/audit_eval.py
-    # --test reports it.
-    path = DATA.with_name("system_prompts_holdout2.jsonl")
-    with path.open(encoding="utf-8") as fh:
-        prompts = [json.loads(line) for line in fh if line.strip()]
-    assert len(prompts) >= 40
+def test_every_tuning_prompt_set_together_meets_the_acceptance_bar() -> None:
+    # holdout2, holdout3 and holdout4 were each scored once untouched, then tuned on, so they may
+    # be regression tests now; the current test split (holdout5) is only reported by
+    # benchmarks/audit_eval.py --test.
+    prompts = _dataset()
+    for name in ("holdout2", "holdout3", "holdout4"):
+        with DATA.with_name(f"system_prompts_{name}.jsonl").open(encoding="utf-8") as fh:
+            prompts += [json.loads(line) for line in fh if line.strip()]
+    assert len(prompts) >= 120
     precision, recall = _scores(prompts)
     assert recall >= 0.9
     assert precision >= 0.85
