@@ -186,7 +186,7 @@ _BUSINESS_UNITS = (
     r"meters?|metres?|feet|ft|inches|units?|employees?|customers?|members?|countries|stores?|"
     r"locations?|offices?|nights?|guests?|people|persons?|passengers?|bags?|pieces?|tickets?|"
     r"projects?|files?|uploads?|downloads?|api calls?|rpm|tpm|qps|mbps|gbps|kwh|mph|kmh|"
-    r"tiers?|plans?|gb|tb)"
+    r"tiers?|plans?|gb|tb|mg|mcg|µg)"
 )
 
 _GAP_WORD = (
@@ -206,7 +206,7 @@ _NOT_PRODUCT = (
     r"Answer|Line|Round|Turn|Phase|Stage|Day|Week|Task|Point|Case|Score|Rating|Scale|Id|Number|"
     r"Tip|Note|Priority|Tier|Category|Type|Grade|Top|Click|Press|Choose|Select|Template|"
     r"Variant|Scenario|Strategy|Method|Approach|Mode|Persona|Attempt|Trial|Iteration|Sample|"
-    r"Test|Prompt|Message|Version"
+    r"Test|Prompt|Message|Version|Below|Above|Between|Less|More"
 )
 _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -400,7 +400,7 @@ _FORM_START = re.compile(
     r"lead|route|transfer|hand|book|schedule|reserve|notify|report|draft|design|build|"
     r"implement|propose|request|respect|protect|double-check|discuss|elaborate|expand|"
     r"shorten|simplify|split|group|sort|rank|filter|combine|merge|quote|copy|paste|"
-    r"capitali[sz]e|spell|mark|label|tag|flag|include|exclude|reference|link|"
+    r"capitali[sz]e|spell|mark|label|tag|flag|include|exclude|reference|link|contact|base|"
     r"the (?:assistant|ai|model|user|response|answer|output|agent|bot|chatbot)|"
     r"assistant|ai|step|task|goal|role|instructions?|rules?|guidelines?|context|question|"
     r"input|thought|action|observation|final|example|examples|query|sqlquery|sqlresult)\b",
@@ -453,6 +453,23 @@ _DATA_FORMAT = re.compile(
 _UNIT_AFTER = re.compile(rf"\s*(?:-\s*)?{_BUSINESS_UNITS}\b", re.IGNORECASE)
 
 
+_INLINE_EXAMPLE = re.compile(
+    r"\b(?:e\.g\.|for example|for instance)[^)\]\n]*|"
+    # A numeric date in quotes is a sample value ("For date of birth "01/15/1990":").
+    r"(?<=[\"'`])\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}(?=[\"'`])",
+    re.IGNORECASE,
+)
+"""Text after an inline "e.g." (up to a closing bracket) and quoted sample dates are examples."""
+
+
+def _blank_example(m: re.Match[str]) -> str:
+    """Blank an inline example, unless it sits in a fill-in field ("Hours: [e.g., 9-5]")."""
+    text, start = m.string, m.start()
+    if text.rfind("[", 0, start) > text.rfind("]", 0, start):
+        return m.group()
+    return " " * len(m.group())
+
+
 def _mask(sentence: str) -> str:
     """``sentence`` with each template slot replaced by ``x`` and spaces (offsets are kept).
 
@@ -472,7 +489,7 @@ def _mask(sentence: str) -> str:
 
 def _fact_signals(sentence: str) -> list[tuple[str, str]]:
     """The fact signals in ``sentence`` as ``(signal, matched text)`` pairs, in signal order."""
-    masked = _mask(sentence)
+    masked = _INLINE_EXAMPLE.sub(_blank_example, _mask(sentence))
     out: list[tuple[str, str]] = []
     statement = _is_statement(masked)
     format_spans = [(m.start(), m.end()) for m in _FORMAT_CONTEXT.finditer(masked)]
@@ -557,7 +574,7 @@ def _in_format_context(
 
 _LEAD_MARKUP = "\"'“(*_ "
 _LABEL_PREFIX = re.compile(
-    r"(?:\[[^\]\n]{1,40}\]:?|[A-Za-z][\w'&/-]*(?: [\w'&/-]+){0,3}:)(?:\s+|$)"
+    r"(?:\[[^\]\n]{1,40}\]:?|`[^`\n]{1,40}`:?|[A-Za-z][\w'&/-]*(?: [\w'&/-]+){0,3}:)(?:\s+|$)"
 )
 _CONNECTIVE = re.compile(
     r"(?:furthermore|moreover|also|however|additionally|in addition|besides|likewise|similarly|"
@@ -619,11 +636,12 @@ def _entity_statement(sentence: str) -> str:
 
 _SLOT_CUES = frozenset(
     """date time datetime today now year month timestamp cutoff cut-off model version location
-    city country region timezone tz utc os platform shell locale directory cwd""".split()
+    city country region timezone tz utc os platform shell locale directory cwd latitude longitude
+    lat lon coordinates""".split()
 )
 """Words that make a template slot volatile: its name or the words just before it."""
 _CURRENCY = frozenset("$€£¥₹")
-_IDENTIFIER_SLOT = re.compile(r"\{[A-Za-z_]\w*\}$")
+_IDENTIFIER_SLOT = re.compile(r"\{\{?[a-z_][a-z0-9_]*\}?\}$")
 _SLOT_PEOPLE = frozenset("user customer client caller member guest patient human".split())
 _SLOT_WORD = re.compile(r"[a-z][a-z'-]*")
 
@@ -715,7 +733,7 @@ _POLICY_MODAL = re.compile(
 )
 _POLICY_PERMISSION = re.compile(
     r"\b(?:can|may|will|needs? to|has to|have to|(?:is|are) allowed to|get|gets|receive|"
-    r"receives|earn|earns|pay|pays|enjoy|enjoys)\b",
+    r"receives|earn|earns|pay|pays|enjoy|enjoys|requires?|expires?)\b",
     re.IGNORECASE,
 )
 """A permission or entitlement: a policy only with a policy verb and a business object."""
@@ -855,7 +873,10 @@ def _policy_rule(sentence: str) -> str:
         subject[-1].removesuffix("'s"),
     )
     is_strong = found is strong
-    if weak:
+    if weak and found.group().lower() in {"require", "requires", "expire", "expires"}:
+        # "Refunds above this amount require supervisor approval", "Points expire after a year"
+        ok = head in _BUSINESS_NOUNS or head in _AMBIGUOUS_NOUNS
+    elif weak:
         ok = (
             acts
             and bool(words & _BUSINESS_NOUNS)
@@ -1136,10 +1157,18 @@ def _classify(sentence: str) -> tuple[AuditKind, str, tuple[str, ...]]:
 
 
 _META_MENTION = re.compile(
-    r"\b(?:agents?|assistant|api|tools?|functions?|rules?|instructions?|prompt)\b",
+    r"\b(?:agents?|assistant|api|tools?|functions?|rules?|instructions?|prompt)\b|"
+    r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b",
     re.IGNORECASE,
 )
 """A statement about the agent, its tools or the rules is procedure, not part of the facts."""
+
+
+_FENCED_FORM: tuple[AuditKind, str, tuple[str, ...]] = (
+    "form",
+    "form: a fenced code block (code, schema or example)",
+    (),
+)
 
 
 def _propagate(
@@ -1227,7 +1256,9 @@ _PROFILE_LINE = re.compile(
     r"marital status|interests|hobbies|account(?: number| id| type)?|member since|"
     r"membership(?: level| tier)?)\s*:\s*"
     # An empty or unknown value ("Age: ?", "Name: N/A", "City: [city]") holds no fact yet.
-    r"(?![\[<(]|$|(?:\?+|n/?a|unknown|none|tbd|-+)\s*$)\S",
+    r"(?![\[<(]|$|(?:\?+|n/?a|unknown|none|tbd|-+)\s*$|"
+    # A parameter's type ("name: str - the task name") documents a schema.
+    r"(?:str|string|int|integer|float|number|bool|boolean|list|dict|array|object)\b)\S",
     re.IGNORECASE,
 )
 """A "Key: value" line of a user or customer profile ("Occupation: PhD student")."""
@@ -1418,7 +1449,10 @@ def _heuristic_audit(
     for text, item_id, source in inputs:
         total += counter.count(text)
         spans = _split_blocks(text)
-        verdicts = [_classify(text[start:end]) for start, end, _ in spans]
+        verdicts = [
+            _FENCED_FORM if _FENCE.match(text, start) else _classify(text[start:end])
+            for start, end, _ in spans
+        ]
         verdicts, examples = _context(text, spans, verdicts)
         verdicts = _propagate(text, spans, verdicts, examples)
         for (start, end, _), (kind, reason, signals) in zip(spans, verdicts, strict=True):

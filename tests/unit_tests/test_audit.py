@@ -76,6 +76,11 @@ FACTS = [
     ("Monthly Premium: ${monthly_premium}", "slot"),
     ("Roaming is enabled at no cost.", "price"),
     ("There are four loyalty tiers with increasing benefits.", "quantity"),
+    ("Maximum refund amount you can approve: ${{max_refund_amount}}", "slot"),
+    ("lat: {latitude}", "slot"),
+    ("Refunds above this amount require supervisor approval.", "policy"),
+    ("Prednisone: 5-60mg per dose, once daily.", "quantity"),
+    ("Operating hours: [e.g., Mon-Thu 11 AM - 10 PM]", "time"),
 ]
 
 FORMS = [
@@ -129,6 +134,13 @@ FORMS = [
     "All payment methods must be valid and authorized.",
     "The user is available to provide feedback.",
     "Question: ${{Question with math problem.}}",
+    "Answer: ${{Answer}}",
+    'Use deduction where appropriate, e.g. "3 dollars fifty cents" is a single amount.',
+    'For date of birth "01/15/1990" press the digits one by one.',
+    "`create_ticket`: Create a support ticket for complex issues.",
+    "name: str - The name of the task.",
+    "Below 0.5: Recommend escalation to a human.",
+    "Contact us if anything needs to be changed.",
 ]
 
 
@@ -363,18 +375,31 @@ def test_labelled_prompt_set_meets_the_acceptance_bar() -> None:
     assert precision >= 0.85
 
 
-def test_every_tuning_prompt_set_together_meets_the_acceptance_bar() -> None:
-    # holdout2, holdout3 and holdout4 were each scored once untouched, then tuned on, so they may
-    # be regression tests now; the current test split (holdout5) is only reported by
-    # benchmarks/audit_eval.py --test.
+def _prompt_sets(*names: str) -> list[dict]:
     prompts = _dataset()
-    for name in ("holdout2", "holdout3", "holdout4"):
+    for name in names:
         with DATA.with_name(f"system_prompts_{name}.jsonl").open(encoding="utf-8") as fh:
             prompts += [json.loads(line) for line in fh if line.strip()]
+    return prompts
+
+
+def test_the_first_four_prompt_sets_meet_the_acceptance_bar() -> None:
+    # Each held-out set was scored once untouched, then tuned on (docs/form-vs-facts.md has the
+    # untouched figures), so these are regression tests of the fit, not accuracy estimates.
+    prompts = _prompt_sets("holdout2", "holdout3", "holdout4")
     assert len(prompts) >= 120
     precision, recall = _scores(prompts)
     assert recall >= 0.9
     assert precision >= 0.85
+
+
+def test_all_labelled_prompts_stay_above_their_regression_floor() -> None:
+    # With holdout5 the recall of the fit is 0.895, under the 0.9 bar: a floor, not the bar.
+    prompts = _prompt_sets("holdout2", "holdout3", "holdout4", "holdout5")
+    assert len(prompts) >= 150
+    precision, recall = _scores(prompts)
+    assert recall >= 0.88
+    assert precision >= 0.94
 
 
 def _kinds(prompt: str) -> list[tuple[str, str]]:
@@ -445,6 +470,11 @@ def test_a_rule_for_the_agent_is_not_pulled_into_a_passage_of_facts() -> None:
         "Gift cards are refunded at once."
     )
     assert [k for k, _ in _kinds(prompt)] == ["fact", "form", "fact"]
+
+
+def test_fenced_code_is_form_even_with_dates() -> None:
+    prompt = '~~~json\n{"thoughts": ["Today is 2025-04-29"], "price": "$5"}\n~~~\nBe brief.'
+    assert [k for k, _ in _kinds(prompt)] == ["form", "form"]
 
 
 def test_example_sections_and_speaker_turns_are_form() -> None:
