@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -29,7 +32,7 @@ def text_key(text: str) -> str | bytes:
 class BoundedCache(Generic[K, V]):
     """A dict bounded by ``max_entries`` and by the sum of the weights of its entries."""
 
-    __slots__ = ("_data", "_lock", "_weights", "max_entries", "max_weight", "weight")
+    __slots__ = ("_data", "_lock", "_weights", "lookup", "max_entries", "max_weight", "weight")
 
     def __init__(self, max_entries: int, max_weight: int = 1 << 25) -> None:
         """Create an empty cache (``max_entries <= 0`` disables it)."""
@@ -39,6 +42,8 @@ class BoundedCache(Generic[K, V]):
         self._data: OrderedDict[K, V] = OrderedDict()  # popitem(last=False) evicts in O(1)
         self._weights: dict[K, int] = {}
         self._lock = threading.Lock()
+        self.lookup: Callable[[K], V | None] = self._data.get
+        """Same as `get`, without the method call (for hot loops)."""
 
     def get(self, key: K) -> V | None:
         """The cached value, or None."""
@@ -61,6 +66,28 @@ class BoundedCache(Generic[K, V]):
             data[key] = value
             weights[key] = weight
             self.weight += weight
+
+    def put_many(self, keys: Iterable[K], values: Iterable[V], weights: Iterable[int]) -> None:
+        """`put` each key with its value and weight (three parallel sequences), locking once."""
+        if self.max_entries <= 0:
+            return
+        max_entries, max_weight = self.max_entries, self.max_weight
+        with self._lock:
+            data, kept = self._data, self._weights
+            total = self.weight
+            for key, value, weight in zip(keys, values, weights, strict=True):
+                if weight > max_weight:
+                    continue
+                if key in data:
+                    data[key] = value
+                    continue
+                while data and (len(data) >= max_entries or total + weight > max_weight):
+                    oldest, _ = data.popitem(last=False)
+                    total -= kept.pop(oldest, 0)
+                data[key] = value
+                kept[key] = weight
+                total += weight
+            self.weight = total
 
     def clear(self) -> None:
         """Empty the cache."""

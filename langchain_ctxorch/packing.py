@@ -32,19 +32,26 @@ How `ContextPacker.pack` decides, in order:
 Everything an item contributes that does not depend on the call (its rendered block or message,
 its token count, its grouping keys) is cached per item object, so a later turn that repeats most
 candidates costs a few microseconds per repeated item.
+
+New candidates are counted in one batch (`TiktokenCounter.count_many`), their ``source:`` lines by
+shape (`TiktokenCounter.count_shape`: lines that differ only in numbers are encoded once, where the
+encoding makes that exact), and a block's text, with its spotlight tag (a keyed MAC over the
+content), is only made when the block goes into a window: its token count does not depend on the
+tag.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 
 from langchain_ctxorch._cache import BoundedCache
 from langchain_ctxorch.errors import BudgetExceededError
-from langchain_ctxorch.items import ContextItem, Layer, ensure_instance
+from langchain_ctxorch.items import ContextItem, Layer, Trust, ensure_instance
 from langchain_ctxorch.render import (
     BLOCK_SEPARATOR,
     KNOWLEDGE_HEADER,
@@ -74,19 +81,25 @@ __all__ = ["ContextPacker", "PackedContext"]
 
 # Sections of the rendered window, in order.
 _INSTR, _KNOW, _MEM, _HIST, _TASK = range(5)
-_BLOCK_SECTIONS = (_INSTR, _KNOW, _MEM)
 _HEADERS = {_KNOW: KNOWLEDGE_HEADER, _MEM: MEMORY_HEADER}
 # Per-call states of a candidate.
 _NONE, _IN, _CUT, _OUT = range(4)
 
 _LAYERS = tuple(Layer)
 _LAYER_INDEX = {layer: i for i, layer in enumerate(_LAYERS)}
+_L_INSTR, _L_KNOW, _L_MEM, _L_TASK = _LAYERS
+_TRUST_WEIGHTS = tuple(TRUST_WEIGHT[t] for t in sorted(Trust))  # indexed by the trust's value
 _HISTORY_MIN_RECENCY = 0.25
 _NO_QUERY_RELEVANCE = 0.5
 _TASK_RELEVANCE = 1.0
 _MAX_IDS_SHOWN = 20
 _NO_CAP = 1 << 62
 _POOL_CACHE_SIZE = 8
+_SPOTLIT_ROLES = (None, "tool")
+_ACTION_NAMES = ("dropped", "included", "truncated", "dropped")  # by per-call state
+_BY_KEY = attrgetter("key")
+_BY_COST = attrgetter("cost")
+_BY_DENSITY = attrgetter("density")
 _MAX_SLICED = 64  # long items sliced per call (the best-scoring ones)
 
 
@@ -126,10 +139,12 @@ class _Static:
         "call_ids",
         "can_cut",
         "cost",
+        "fixed_relevance",
         "id",
         "is_block",
         "item",
         "layer",
+        "linked",
         "message",
         "pinned",
         "result_of",
@@ -138,25 +153,55 @@ class _Static:
         "wrapper",
     )
 
-    def __init__(self, item: ContextItem, section: int) -> None:
+    def __init__(self, item: ContextItem) -> None:
+        # Enum members are compared by identity and indexed through module constants: hashing an
+        # Enum member runs Python code, and this runs once per new candidate.
         self.item = item
         self.id = item.id
-        self.section = section
-        self.is_block = section in _BLOCK_SECTIONS
-        self.layer = _LAYER_INDEX[item.layer]
-        self.pinned = item.pinned
-        self.can_cut = item.can_truncate
-        p = min(max(item.priority, -400), 400)  # 2**200 keeps the float finite
-        self.base_utility = (2.0 ** (p / 2.0)) * TRUST_WEIGHT[item.trust]
-        self.user_turn = section == _TASK and item.role == "user"
+        layer = item.layer
+        role = item.role
         message = item.message
-        self.call_ids: tuple[str, ...] = ()
-        self.result_of: str | None = None
-        if isinstance(message, AIMessage) and message.tool_calls:
-            self.call_ids = tuple(str(c["id"]) for c in message.tool_calls if c.get("id"))
-        elif isinstance(message, ToolMessage):
-            self.result_of = message.tool_call_id
-        self.body = ""
+        # the layer's index and the section of the window the item renders in
+        if layer is _L_INSTR:
+            self.layer, section = 0, _INSTR
+        elif layer is _L_KNOW:
+            self.layer, section = 1, _KNOW
+        elif layer is _L_MEM:
+            self.layer = 2
+            section = _HIST if message is not None or role is not None else _MEM
+        else:
+            self.layer, section = 3, _TASK
+        self.section = section
+        self.is_block = section <= _MEM
+        pinned = self.pinned = item.pinned
+        # as ContextItem.can_truncate (a test checks they agree)
+        if pinned or layer is _L_INSTR:
+            self.can_cut = False
+        elif item.truncatable is not None:
+            self.can_cut = item.truncatable
+        else:
+            self.can_cut = layer is _L_KNOW or role == "tool"
+        p = item.priority
+        weight = _TRUST_WEIGHTS[item.trust]
+        if p:
+            p = min(max(p, -400), 400)  # 2**200 keeps the float finite
+            self.base_utility = (2.0 ** (p / 2.0)) * weight
+        else:
+            self.base_utility = weight
+        self.user_turn = section == _TASK and role == "user"
+        self.fixed_relevance = item.relevance
+        call_ids: tuple[str, ...] = ()
+        result_of: str | None = None
+        if message is not None:
+            if isinstance(message, AIMessage) and message.tool_calls:
+                call_ids = tuple(str(c["id"]) for c in message.tool_calls if c.get("id"))
+            elif isinstance(message, ToolMessage):
+                result_of = message.tool_call_id
+        self.call_ids = call_ids
+        self.result_of = result_of
+        self.linked = bool(call_ids) or result_of is not None or bool(item.group)
+        # A block's rendered text; None until first rendered (only blocks that go in need it).
+        self.body: str | None = ""
         self.message: BaseMessage | None = None
         self.cost = 0
         self.wrapper = 0  # tokens of the item beyond its (stripped) content
@@ -202,20 +247,25 @@ class _Unit:
         self.members = members
         first = statics[members[0]]
         if len(members) == 1:
-            self.cost = first.cost
-            utility = call.utility[members[0]]
-            self.required = call.required[members[0]]
+            cost = self.cost = first.cost
+            utility = self.utility = call.utility[members[0]]
+            required = self.required = call.required[members[0]]
             self.key = first.id
             self.layer = first.layer
-            cuttable = first.can_cut and not self.required
-        else:
-            self.cost = sum(statics[i].cost for i in members)
-            utility = max(call.utility[i] for i in members)
-            self.required = any(call.required[i] for i in members)
-            self.key = min(statics[i].id for i in members)
-            layers = {statics[i].layer for i in members}
-            self.layer = first.layer if len(layers) == 1 else -1
-            cuttable = False
+            if first.can_cut and not required and cost > slice_tokens:
+                self.slice = slice_tokens
+                self.density = utility / slice_tokens  # slice_tokens >= 4 * min_cut_tokens
+            else:
+                self.slice = 0
+                self.density = utility / (cost or 1)  # as max(cost, 1): costs are >= 0
+            return
+        self.cost = sum(statics[i].cost for i in members)
+        utility = max(call.utility[i] for i in members)
+        self.required = any(call.required[i] for i in members)
+        self.key = min(statics[i].id for i in members)
+        layers = {statics[i].layer for i in members}
+        self.layer = first.layer if len(layers) == 1 else -1
+        cuttable = False
         # A long item that may be cut is offered as its best slice: it is worth that slice, so its
         # density is measured on it rather than on the whole text.
         self.slice = slice_tokens if cuttable and self.cost > slice_tokens else 0
@@ -226,6 +276,37 @@ class _Unit:
         """Offer the unit whole again (no slice)."""
         self.slice = 0
         self.density = self.utility / max(self.cost, 1)
+
+
+def _make_units(
+    units: list[list[int]], statics: list[_Static], call: _Call, slice_tokens: int
+) -> list[_Unit]:
+    """The `_Unit` of each member list; single items (most of them) without an ``__init__`` call."""
+    out: list[_Unit] = []
+    append = out.append
+    utility, required = call.utility, call.required
+    new = object.__new__
+    for members in units:
+        if len(members) != 1:
+            append(_Unit(members, statics, call, slice_tokens))
+            continue
+        i = members[0]
+        st = statics[i]
+        u = new(_Unit)
+        u.members = members
+        cost = u.cost = st.cost
+        value = u.utility = utility[i]
+        req = u.required = required[i]
+        u.key = st.id
+        u.layer = st.layer
+        if st.can_cut and not req and cost > slice_tokens:  # as in _Unit.__init__
+            u.slice = slice_tokens
+            u.density = value / slice_tokens
+        else:
+            u.slice = 0
+            u.density = value / (cost or 1)
+        append(u)
+    return out
 
 
 class ContextPacker:
@@ -289,6 +370,7 @@ class ContextPacker:
             BoundedCache(_POOL_CACHE_SIZE)
         )
         count = self.counter.count
+        self._count_line = getattr(self.counter, "count_shape", count)
         self._system_frame = self._count_message(SystemMessage(""))
         self._priming = int(getattr(self.counter, "reply_priming", 0))
         note = self.spotlighter.note
@@ -310,8 +392,12 @@ class ContextPacker:
             return int(count_message(message))
         return int(self.counter.count_messages([message]))
 
-    def _block_body(self, item: ContextItem, content: str) -> tuple[str, int, int]:
+    def _block_body(
+        self, item: ContextItem, content: str, *, measure: bool = True
+    ) -> tuple[str, int, int]:
         """An item's block, its tokens followed by the block separator, and its content's share.
+
+        With ``measure=False`` only the block is made (``(block, 0, 0)``).
 
         The block's lines are counted one by one, each with its newline: every line but the
         first starts with a non-space character, so tiktoken never merges across them and the sum
@@ -322,9 +408,7 @@ class ContextPacker:
         if not text:
             return "", 0, 0
         count = self.counter.count
-        source = (
-            f"source: {item.source}" if item.layer is not Layer.INSTRUCTIONS and item.source else ""
-        )
+        source = f"source: {item.source}" if item.layer is not _L_INSTR and item.source else ""
         spotlit = self.spotlighter.applies_to(item)
         if spotlit:
             lines = (
@@ -335,19 +419,88 @@ class ContextPacker:
         else:
             lines = [source, text] if source else [text]
         body = "\n".join(lines)
+        if not measure:
+            return body, 0, 0
         if not self._additive:
             return body, count(body + BLOCK_SEPARATOR), count(text)
         markers = self._marker_costs
         if spotlit and markers is not None:
             own = count(text + "\n")
-            cost = markers[0] + markers[1] + own + (count(source + "\n") if source else 0)
-            return body, cost, own
+            cost = markers[0] + markers[1] + own
+            return body, cost + (self._count_line(source + "\n") if source else 0), own
         if spotlit:
             own = count(text + "\n")
             cost = sum(count(line + "\n") for line in lines[:-1])
             return body, cost + count(lines[-1] + BLOCK_SEPARATOR), own
         own = count(text + BLOCK_SEPARATOR)
-        return body, own + (count(source + "\n") if source else 0), own
+        return body, own + (self._count_line(source + "\n") if source else 0), own
+
+    def _prepare_blocks(self, blocks: list[_Static]) -> None:
+        """Set the cost and wrapper of new block items; their text is rendered later, if needed.
+
+        Same accounting as `_block_body`, but the tag (a MAC over the text) and the joined block
+        are only made for blocks that are rendered: their tokens do not depend on the tag. The
+        contents are counted in one `count_many` call; each ``source:`` line by its shape (see
+        `TiktokenCounter.count_shape`), so lines that differ only in numbers are encoded once.
+        """
+        markers = self._marker_costs
+        additive = self._additive
+        spotlighter = self.spotlighter
+        applies_to = spotlighter.applies_to
+        # Spotlighter.applies_to, inlined unless a subclass may have changed it
+        inline = type(spotlighter) is Spotlighter
+        enabled, max_trust = spotlighter.enabled, spotlighter.max_trust
+        marker_cost = markers[0] + markers[1] if markers is not None else 0
+        lazy: list[_Static] = []
+        keys: list[str] = []
+        lines: list[str] = []  # the source lines of the lazy blocks that have one
+        lined: list[_Static] = []
+        for st in blocks:
+            item = st.item
+            text = item.content.strip()
+            if inline:
+                spotlit = (
+                    enabled
+                    and item.trust <= max_trust
+                    and item.layer is not _L_INSTR
+                    and item.role in _SPOTLIT_ROLES
+                )
+            else:
+                spotlit = applies_to(item)
+            if not text or not additive or (spotlit and markers is None):
+                st.body, st.cost, own = self._block_body(item, text)
+                st.wrapper = st.cost - own
+                continue
+            if spotlit:
+                wrapper = marker_cost
+                keys.append(text + "\n")
+            else:
+                wrapper = 0
+                keys.append(text + BLOCK_SEPARATOR)
+            source = item.source
+            if source and item.layer is not _L_INSTR:
+                lines.append("source: " + source + "\n")
+                lined.append(st)
+            st.body = None
+            st.wrapper = wrapper
+            lazy.append(st)
+        if lines:
+            count_shapes = getattr(self.counter, "count_shapes", None)
+            counts = count_shapes(lines) if count_shapes else [self._count_line(t) for t in lines]
+            for st, n in zip(lined, counts, strict=True):
+                st.wrapper += n
+        if lazy:
+            count_many = getattr(self.counter, "count_many", None)
+            owns = count_many(keys) if count_many else [self.counter.count(k) for k in keys]
+            for st, own in zip(lazy, owns, strict=True):
+                st.cost = own + st.wrapper
+
+    def _body(self, st: _Static) -> str:
+        """A block's rendered text (made on first use, then kept)."""
+        body = st.body
+        if body is None:
+            body = st.body = self._block_body(st.item, st.item.content, measure=False)[0]
+        return body
 
     def _constant_marker_costs(self) -> tuple[int, int] | None:
         """Tokens of an opening marker line and a closing marker + separator, if constant."""
@@ -374,37 +527,48 @@ class ContextPacker:
 
     def _statics_for(self, items: Iterable[ContextItem]) -> list[_Static]:
         cache = self._statics
+        lookup = cache.lookup
         found: list[_Static | None] = []
-        misses: list[tuple[int, ContextItem]] = []
-        for idx, item in enumerate(items):
-            hit = cache.get(id(item))
+        missed: list[int] = []  # positions in found of the items without a cached _Static
+        missed_items: list[ContextItem] = []
+        for item in items:
+            hit = lookup(id(item))
             if hit is not None and hit.item is item:
                 found.append(hit)
                 continue
-            ensure_instance(
-                item,
-                ContextItem,
-                f"items[{idx}]",
-                "; convert documents with ContextItem.from_document, messages with from_message",
-            )
+            candidate: object = item  # items are checked here, not trusted by their type
+            if not isinstance(candidate, ContextItem):
+                ensure_instance(
+                    candidate,
+                    ContextItem,
+                    f"items[{len(found)}]",
+                    "; convert documents with ContextItem.from_document, messages with "
+                    "from_message",
+                )
+            missed.append(len(found))
+            missed_items.append(item)
             found.append(None)
-            misses.append((idx, item))
-        if not misses:
+        if not missed:
             return found  # type: ignore[return-value]  # every slot is filled
-        fresh: list[_Static] = []
-        for idx, item in misses:
-            st = _Static(item, _section(item))
-            if st.is_block:
-                st.body, st.cost, own = self._block_body(item, item.content)
-                st.wrapper = st.cost - own
-            else:
-                st.message = self._render_message(item)
-                st.cost = self._count_message(st.message)
-                st.wrapper = st.cost - self.counter.count(item.content.strip())
+        fresh = [_Static(item) for item in missed_items]
+        blocks = [st for st in fresh if st.is_block]
+        if len(blocks) < len(fresh):
+            for st in fresh:
+                if not st.is_block:
+                    st.message = self._render_message(st.item)
+                    st.cost = self._count_message(st.message)
+                    st.wrapper = st.cost - self.counter.count(st.item.content.strip())
+        if blocks:
+            self._prepare_blocks(blocks)
+        cache.put_many(
+            [id(item) for item in missed_items],
+            fresh,
+            [2 * len(item.content) + 64 for item in missed_items],
+        )
+        if len(fresh) == len(found):  # all new (a cold call): same order
+            return fresh
+        for idx, st in zip(missed, fresh, strict=True):
             found[idx] = st
-            fresh.append(st)
-        for st in fresh:
-            cache.put(id(st.item), st, len(st.item.content) + len(st.body) + 64)
         return found  # type: ignore[return-value]  # every slot is filled
 
     # ------------------------------------------------------------------ main entry point
@@ -439,7 +603,7 @@ class ContextPacker:
         units = self._build_units(statics, call, records)
         terms = self.tokenizer(query) if query else []
         self._score(statics, call, terms)
-        unit_objs = [_Unit(u, statics, call, self._slice_tokens) for u in units]
+        unit_objs = _make_units(units, statics, call, self._slice_tokens)
         fill = _Fill(self, statics, call)
         self._select(unit_objs, fill, terms)
         messages, ordered, prefix, used = self._render(statics, call)
@@ -497,11 +661,7 @@ class ContextPacker:
     ) -> list[list[int]]:
         n = len(statics)
         state, reason = call.state, call.reason
-        linked = [
-            i
-            for i in range(n)
-            if statics[i].call_ids or statics[i].result_of is not None or statics[i].item.group
-        ]
+        linked = [i for i, st in enumerate(statics) if st.linked]
         root_of: dict[int, int] = {}
         groups: dict[int, list[int]] = {}
         if linked:
@@ -526,16 +686,19 @@ class ContextPacker:
         for i, st in enumerate(statics):
             if state[i] != _NONE:
                 continue
-            if st.is_block and not st.body:
+            if st.is_block and not st.cost and st.body == "":  # (a lazy body is None)
                 state[i], reason[i] = _OUT, "empty content"
                 continue
-            required[i] = st.pinned or st.section == _INSTR or i == current
-            if i in root_of:
+            if st.pinned or st.section == _INSTR or i == current:
+                required[i] = True
+            if st.linked:
                 group = groups.get(root_of[i])
                 if group is not None and group[0] == i:
                     units.append(group)
             else:
                 units.append([i])
+        if not linked:
+            return units
         # a group with an empty block member is dropped whole
         for members in units:
             if len(members) > 1 and any(state[i] == _OUT for i in members):
@@ -549,30 +712,31 @@ class ContextPacker:
         utility = call.utility
         state = call.state
         pool: list[int] = []
-        n_hist = 0
+        history: list[int] = []
         for i, st in enumerate(statics):
-            fixed = st.item.relevance
+            section = st.section
+            fixed = st.fixed_relevance
             if fixed is not None:
-                relevance[i] = fixed
-            elif st.section in (_TASK, _INSTR):
-                relevance[i] = _TASK_RELEVANCE
-            elif terms and st.section in (_KNOW, _MEM) and state[i] == _NONE:
+                r = fixed
+            elif section in (_TASK, _INSTR):
+                r = _TASK_RELEVANCE
+            elif terms and section in (_KNOW, _MEM) and state[i] == _NONE:
                 pool.append(i)
+                continue
             else:
-                relevance[i] = _NO_QUERY_RELEVANCE
-            if st.section == _HIST:
-                n_hist += 1
+                r = _NO_QUERY_RELEVANCE
+            relevance[i] = r
+            utility[i] = st.base_utility * (0.02 + r * r)
+            if section == _HIST:
+                history.append(i)
         if pool:
             self._bm25(statics, call, pool, terms)
-        span = max(n_hist - 1, 1)
-        pos = 0
-        for i, st in enumerate(statics):
-            r = relevance[i]
-            u = st.base_utility * (0.02 + r * r)
-            if st.section == _HIST:
-                u *= _HISTORY_MIN_RECENCY + (1 - _HISTORY_MIN_RECENCY) * pos / span
-                pos += 1
-            utility[i] = u
+            for i in pool:
+                r = relevance[i]
+                utility[i] = statics[i].base_utility * (0.02 + r * r)
+        span = max(len(history) - 1, 1)
+        for pos, i in enumerate(history):
+            utility[i] *= _HISTORY_MIN_RECENCY + (1 - _HISTORY_MIN_RECENCY) * pos / span
 
     def _bm25(self, statics: list[_Static], call: _Call, pool: list[int], terms: list[str]) -> None:
         key = tuple(id(statics[i].item) for i in pool)
@@ -626,7 +790,7 @@ class ContextPacker:
         if fill.used > self.policy.available:
             self._raise_budget(required, fill)
         rest = [u for u in units if not u.required]
-        total = fill.used + sum(u.cost for u in rest)
+        total = fill.used + sum(map(_BY_COST, rest))
         if (
             total <= fill.available
             and total + fill.fixed_for([i for u in rest for i in u.members]) <= fill.available
@@ -634,7 +798,9 @@ class ContextPacker:
             for u in rest:  # an under-supplied window: nothing needs to be sliced
                 if u.slice:
                     u.whole()
-        rest.sort(key=lambda u: (-u.density, u.key))
+        # by density, best first, ties by key (two stable C-level sorts, no key tuples)
+        rest.sort(key=_BY_KEY)
+        rest.sort(key=_BY_DENSITY, reverse=True)
         # 1. per-layer minimums
         for layer, li in _LAYER_INDEX.items():
             minimum = self.policy.layer_budget(layer).min_tokens
@@ -649,18 +815,26 @@ class ContextPacker:
                     continue
                 fill.try_add(u, soft=False, terms=terms, reason="reserved by the layer minimum")
         # 2. fill within the soft shares, 3. spill what is left within the hard caps
+        # (below `stop` tokens of room no unit fits whole and no cut fits: a pass ends there)
+        stop = min(fill.min_cut, min(map(_BY_COST, rest), default=0))
         for soft in (True, False):
-            fill.run(rest, soft=soft, terms=terms)
+            fill.run(rest, soft=soft, terms=terms, stop=stop)
         # 4. room left: sliced items grow back to whole where they now fit
         for u in rest:
             if u.slice and call.state[u.members[0]] == _CUT:
                 fill.upgrade(u)
+        state, reason, hard_room = call.state, call.reason, fill.hard_room
+        over_budget = fill.over_budget()  # the room left no longer changes
         for u in rest:
-            if call.state[u.members[0]] == _NONE:
-                why = fill.why_not(u)
-                for i in u.members:
-                    call.state[i] = _OUT
-                    call.reason[i] = why
+            members = u.members
+            if state[members[0]] == _NONE:
+                if len(members) == 1 and u.layer >= 0 and hard_room[u.layer] >= u.cost:
+                    why = over_budget
+                else:
+                    why = fill.why_not(u)
+                for i in members:
+                    state[i] = _OUT
+                    reason[i] = why
 
     def _raise_budget(self, required: list[_Unit], fill: _Fill) -> None:
         per_layer = {_LAYERS[i].value: n for i, n in enumerate(fill.layer_used) if n}
@@ -686,9 +860,9 @@ class ContextPacker:
     ) -> tuple[list[BaseMessage], list[ContextItem], str, int]:
         state = call.state
         sections: list[list[int]] = [[], [], [], [], []]
-        for i, st in enumerate(statics):
-            if state[i] == _IN or state[i] == _CUT:
-                sections[st.section].append(i)
+        for i, s in enumerate(state):
+            if s in (_IN, _CUT):
+                sections[statics[i].section].append(i)
         instructions, knowledge, memories, history, task = sections
         relevance, utility = call.relevance, call.utility
         knowledge.sort(key=lambda i: (-relevance[i], -utility[i], statics[i].id))
@@ -700,7 +874,7 @@ class ContextPacker:
         bodies: list[str] = []
         costs: list[int] = []
         for i in instructions:
-            bodies.append(cut_body.get(i, statics[i].body))
+            bodies.append(cut_body[i] if i in cut_body else self._body(statics[i]))
             costs.append(statics[i].cost)
         note = self.spotlighter.note
         if note and (bodies or knowledge or memories):
@@ -716,7 +890,7 @@ class ContextPacker:
                         bodies.append(cut_body[i])
                         costs.append(cut_cost[i])
                     else:
-                        bodies.append(statics[i].body)
+                        bodies.append(self._body(statics[i]))
                         costs.append(statics[i].cost)
         messages: list[BaseMessage] = []
         ordered = [self._item(statics, call, i) for i in instructions + knowledge + memories]
@@ -754,26 +928,28 @@ class ContextPacker:
         prefix: str,
         used: int,
     ) -> PackedContext:
-        decisions: list[Decision] = []
-        layer_used = [0, 0, 0, 0]
-        layer_cands = [0, 0, 0, 0]
-        layer_in = [0, 0, 0, 0]
         state, reason, cut_cost = call.state, call.reason, call.cut_cost
-        for i, st in enumerate(statics):
-            li = st.layer
-            layer = _LAYERS[li]
-            layer_cands[li] += 1
-            s = state[i]
+        new = tuple.__new__  # Decision(...) without the NamedTuple's Python-level __new__
+        layers_of = _LAYERS
+        decisions: list[Decision] = [
+            new(Decision, (st.id, layers_of[st.layer], _ACTION_NAMES[s], why, st.cost))
+            for st, s, why in zip(statics, state, reason, strict=True)
+        ]
+        layer_of = [st.layer for st in statics]
+        layer_cands = [layer_of.count(li) for li in range(4)]
+        layer_used = [0, 0, 0, 0]
+        layer_in = [0, 0, 0, 0]
+        for i, s in enumerate(state):
             if s == _IN:
-                decisions.append(Decision(st.id, layer, "included", reason[i], st.cost))
-                layer_used[li] += st.cost
+                li = layer_of[i]
+                layer_used[li] += statics[i].cost
                 layer_in[li] += 1
             elif s == _CUT:
-                decisions.append(Decision(st.id, layer, "truncated", reason[i], cut_cost[i]))
-                layer_used[li] += cut_cost[i]
+                li = layer_of[i]
+                tokens = cut_cost[i]
+                decisions[i] = decisions[i]._replace(tokens=tokens)
+                layer_used[li] += tokens
                 layer_in[li] += 1
-            else:
-                decisions.append(Decision(st.id, layer, "dropped", reason[i], st.cost))
         count = self.counter.count
         for rec in records:
             layer = rec.item.layer
@@ -895,30 +1071,40 @@ class _Fill:
             per_layer[st.layer] += st.cost
         return all(n <= rooms[li] for li, n in enumerate(per_layer))
 
-    def run(self, units: list[_Unit], *, soft: bool, terms: Sequence[str]) -> None:
-        """One fill pass over ``units`` in density order."""
+    def run(self, units: list[_Unit], *, soft: bool, terms: Sequence[str], stop: int = 0) -> None:
+        """One fill pass over ``units`` in density order, until less than ``stop`` tokens are left.
+
+        ``stop`` must be at most ``min_cut`` and at most the cost of every unit left.
+        """
         state = self.call.state
         statics = self.statics
         min_cut = self.min_cut
         available = self.available
         reason = "selected by utility" if soft else "selected (spill-over)"
         rooms = self.soft_room if soft else self.hard_room
+        left = available - self.used
         for u in units:
             members = u.members
             if state[members[0]] != _NONE:
                 continue
-            room = available - self.used
-            if room <= 0:
+            if left <= 0 or left < stop:
                 break
-            if u.layer >= 0 and rooms[u.layer] < room:
-                room = rooms[u.layer]
-            if u.cost > room and len(members) == 1:
-                # it could only go in cut: skip when it may not be cut or the room cannot hold
-                # its wrapper plus a minimum cut
-                first = statics[members[0]]
-                if not first.can_cut or room < min_cut + first.wrapper:
+            room = left
+            layer = u.layer
+            if layer >= 0 and rooms[layer] < room:
+                room = rooms[layer]
+            if u.cost > room:
+                # it could only go in cut: no cut fits in less than min_cut tokens, and a single
+                # item is skipped when it may not be cut or the room cannot hold its wrapper
+                # plus a minimum cut
+                if room < min_cut:
                     continue
+                if len(members) == 1:
+                    first = statics[members[0]]
+                    if not first.can_cut or room < min_cut + first.wrapper:
+                        continue
             self.try_add(u, soft=soft, terms=terms, reason=reason)
+            left = available - self.used
 
     def try_add(self, unit: _Unit, *, soft: bool, terms: Sequence[str], reason: str) -> bool:
         """Add ``unit`` whole if it fits, else cut its cuttable members to the room left."""
@@ -1050,17 +1236,6 @@ class _Fill:
             self._over_budget_left = left
             self._over_budget = f"over budget ({left} tokens left)"
         return self._over_budget
-
-
-def _section(item: ContextItem) -> int:
-    layer = item.layer
-    if layer is Layer.INSTRUCTIONS:
-        return _INSTR
-    if layer is Layer.KNOWLEDGE:
-        return _KNOW
-    if layer is Layer.MEMORY:
-        return _HIST if item.message is not None or item.role is not None else _MEM
-    return _TASK
 
 
 def _link(

@@ -48,6 +48,8 @@ KNOWLEDGE_HEADER = "# Retrieved knowledge"
 MEMORY_HEADER = "# Memories"
 """Heads the long-term memory section of the system message."""
 
+_INSTRUCTIONS = Layer.INSTRUCTIONS  # a module constant: Enum class attributes are slow to read
+
 _MARKER_OPEN = "<<data:{tag}>>"
 _MARKER_CLOSE = "<</data:{tag}>>"
 MARKER_FORMATS = (_MARKER_OPEN, _MARKER_CLOSE)
@@ -103,7 +105,7 @@ class Spotlighter:
 
     def applies_to(self, item: ContextItem) -> bool:
         """Whether ``item`` is rendered inside markers (untrusted and not a conversation turn)."""
-        if not self.enabled or item.trust > self.max_trust or item.layer is Layer.INSTRUCTIONS:
+        if not self.enabled or item.trust > self.max_trust or item.layer is _INSTRUCTIONS:
             return False
         return item.role in (None, "tool")
 

