@@ -4,6 +4,7 @@ import threading
 import warnings
 
 import pytest
+from encode_spy import spy_encodes
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -119,20 +120,12 @@ def test_warm_count_is_served_from_the_cache() -> None:
     assert isinstance(c, TiktokenCounter)
     text = "The quick brown fox jumps over the lazy dog. " * 50
     n = c.count(text)
-    calls = 0
-    original = c._encode
-
-    def spy(t: str) -> list[int]:
-        nonlocal calls
-        calls += 1
-        return original(t)
-
-    c._encode = spy
+    encoded = spy_encodes(c)
     assert c.count(text) == n
-    assert calls == 0
+    assert encoded == []
     long_text = text * 100  # keyed by digest
     assert c.count(long_text) == c.count(long_text)
-    assert calls == 1
+    assert encoded == [long_text]
 
 
 def test_approximate_counter() -> None:
