@@ -772,6 +772,9 @@ _VALIDATION = re.compile(
 _ATTENDANCE = re.compile(r"available|welcome", re.IGNORECASE)
 """Said of a person, these describe the conversation ("The user is available"), not a policy."""
 _AGENT_SUBJECT = frozenset("you agent agents assistant".split())
+_TOOL_WORDS = frozenset("tool tools function functions api".split())
+_ENTITLEMENTS = frozenset("get gets receive receives earn earns pay pays enjoy enjoys".split())
+"""Verbs that grant something by themselves ("Premium members get free delivery")."""
 _SUBORDINATE = frozenset("if when unless whenever once because while which".split())
 _CONDITIONAL_DENIAL = re.compile(
     r"(?:do not|don't|never)\s+(?:compensate|refund|reimburse|waive|cancel|exchange|upgrade|"
@@ -806,18 +809,8 @@ def _policy_rule(sentence: str) -> str:
     lead = _LEAD_CLAUSE.match(opening)
     main = opening[lead.end() :] if lead else opening
     lead_text = lead.group().lower() if lead else ""
-    consequence = _CONSEQUENCE.match(main) if lead else None
-    if consequence:
-        # "When a line is suspended, the user will not have service": what the product does.
-        # It needs a business object, and a status change is bookkeeping, not a fact.
-        subject = consequence.group(1).lower().split()
-        if (
-            words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS)
-            and not set(subject) & (_NOT_POLICY_SUBJECT | _META_NOUNS - {"user", "users"})
-            and not set(subject) & _PRONOUNS
-            and "status" not in subject
-        ):
-            return consequence.group().strip()
+    if lead and (consequence := _consequence(main, words)):
+        return consequence
     window = main[:90]
     strong = _POLICY_STRONG.search(window)
     modal = _POLICY_MODAL.search(window)
@@ -835,32 +828,9 @@ def _policy_rule(sentence: str) -> str:
         return ""  # a subject is a short noun phrase, not a clause ("4a) If seats are ...")
     after = main[found.end() : found.end() + 60]
     # "can change cabin", "can add but not remove checked bags", "can take actions to modify"
-    acts = bool(_POLICY_BASE_VERB.search(after)) or found.group().lower() in {
-        "get",
-        "gets",
-        "receive",
-        "receives",
-        "earn",
-        "earns",
-        "pay",
-        "pays",
-        "enjoy",
-        "enjoys",
-    }
+    acts = bool(_POLICY_BASE_VERB.search(after)) or found.group().lower() in _ENTITLEMENTS
     if subject[-1] in _AGENT_SUBJECT or subject[0] in _AGENT_SUBJECT:
-        # The agent's own limits over business objects ("The agent can only cancel ...").
-        # "The agent can only cancel a trip that is not flown", "You are not allowed to lift
-        # the suspension if ...": a limit on what may be done with a business object. A plain
-        # "you can help users cancel orders" describes the job (procedure).
-        verb = _POLICY_BASE_VERB.match(after.lstrip().removeprefix("to "))
-        rest = set(_SLOT_WORD.findall(main[found.end() :].lower()))
-        ok = (
-            verb is not None
-            and bool(rest & _BUSINESS_NOUNS)
-            and not rest & {"tool", "tools", "function", "functions", "api"}
-            and (bool(_RESTRICTIVE.search(found.group())) or "allowed" in found.group().lower())
-        )
-        return f"{' '.join(subject)} {found.group()} {verb.group()}" if ok and verb else ""
+        return _agent_limit(subject, found, main)
     if subject[0] in _NOT_POLICY_SUBJECT or subject[-1] in _NOT_POLICY_SUBJECT:
         return ""
     # The head noun is the first known noun of the subject ("items bought on sale": items).
@@ -908,6 +878,37 @@ def _policy_rule(sentence: str) -> str:
             )
         )
     return f"{' '.join(subject)} {found.group()}" if ok else ""
+
+
+def _consequence(main: str, words: set[str]) -> str:
+    """What follows from a business event, after its condition: "the payment will be declined".
+
+    "When a line is suspended, the user will not have service" says what the product does. It
+    needs a business object in the sentence, a subject that is not the agent, a tool, a pronoun
+    or a status ("the order status will be set to ..." is bookkeeping).
+    """
+    consequence = _CONSEQUENCE.match(main)
+    if consequence is None or not words & (_BUSINESS_NOUNS | _CUSTOMER_NOUNS):
+        return ""
+    subject = set(consequence.group(1).lower().split())
+    excluded = _NOT_POLICY_SUBJECT | (_META_NOUNS - {"user", "users"}) | _PRONOUNS | {"status"}
+    return "" if subject & excluded else consequence.group().strip()
+
+
+def _agent_limit(subject: Sequence[str], found: re.Match[str], main: str) -> str:
+    """The agent's own limit over a business object, or "" for procedure.
+
+    "The agent can only cancel a trip that is not flown", "You are not allowed to lift the
+    suspension if ..." limit what may be done with a business object; a plain "you can help
+    users cancel orders" describes the job, and "you can cancel it with the cancel tool" is how.
+    """
+    after = main[found.end() : found.end() + 60]
+    verb = _POLICY_BASE_VERB.match(after.lstrip().removeprefix("to "))
+    rest = set(_SLOT_WORD.findall(main[found.end() :].lower()))
+    limiting = bool(_RESTRICTIVE.search(found.group())) or "allowed" in found.group().lower()
+    if verb is None or not limiting or not rest & _BUSINESS_NOUNS or rest & _TOOL_WORDS:
+        return ""
+    return f"{' '.join(subject)} {found.group()} {verb.group()}"
 
 
 _PLACE_NOUNS = frozenset(
