@@ -14,9 +14,10 @@ prompt is in half A when the SHA-256 of its id, read as an integer, is even (`ho
 Each held-out set was scored once, untouched, and then tuned on (the figures are recorded in
 docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865), ``holdout3``
 (``system_prompts_holdout3.jsonl``, precision 0.726, recall 0.570), ``holdout4``
-(``system_prompts_holdout4.jsonl``, precision 0.544, recall 0.843) and ``holdout5``
-(``system_prompts_holdout5.jsonl``, precision 0.667, recall 0.656). The next test split,
-``holdout6`` (``system_prompts_holdout6.jsonl``), does not exist yet: collect and label it before
+(``system_prompts_holdout4.jsonl``, precision 0.544, recall 0.843), ``holdout5``
+(``system_prompts_holdout5.jsonl``, precision 0.667, recall 0.656) and ``holdout6``
+(``system_prompts_holdout6.jsonl``, precision 0.444, recall 0.562). The next test split,
+``holdout7`` (``system_prompts_holdout7.jsonl``), does not exist yet: collect and label it before
 running the audit on it (see benchmarks/data/system_prompts.README.md). It is scored only with
 ``--test`` and left out of every other figure (``all`` included), so tuning runs never show it. ``--errors`` lists the errors of the tuning splits
 unless ``--errors-split`` names another one.
@@ -42,15 +43,16 @@ DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
 DATA_HOLDOUT3 = Path(__file__).parent / "data" / "system_prompts_holdout3.jsonl"
 DATA_HOLDOUT4 = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
 DATA_HOLDOUT5 = Path(__file__).parent / "data" / "system_prompts_holdout5.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
-TEST_SPLIT = "holdout6"
+DATA_HOLDOUT6 = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
+DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
+TEST_SPLIT = "holdout7"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
 def load(*, test: bool = False) -> list[dict]:
     """The labelled prompts; the test split (``holdout4``) only when ``test`` is true."""
     prompts: list[dict] = []
-    tuning = (DATA, DATA_HOLDOUT2, DATA_HOLDOUT3, DATA_HOLDOUT4, DATA_HOLDOUT5)
+    tuning = (DATA, DATA_HOLDOUT2, DATA_HOLDOUT3, DATA_HOLDOUT4, DATA_HOLDOUT5, DATA_HOLDOUT6)
     if test and not DATA_TEST.exists():
         msg = f"no test split yet: {DATA_TEST} does not exist (label one before scoring it)"
         raise SystemExit(msg)
@@ -83,10 +85,11 @@ SPLITS = (
     "holdout3",
     "holdout4",
     "holdout5",
+    "holdout6",
     "all",
 )
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
-TUNING_SPLITS = ("dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5")
+TUNING_SPLITS = ("dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
 
 
 def audit_labels(prompt: dict) -> list[str]:

@@ -325,6 +325,17 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "provider",
+        re.compile(
+            # "You are MistralOrca, a large language model trained by Alignment Lab AI."
+            r"\b(?:language model|ai (?:assistant|model|language model)|chatbot|model)\b"
+            r"[^.\n]{0,40}?"
+            r"\b(?:trained|developed|created|built|made|released|fine-tuned)\s+by\s+"
+            r"(?-i:[A-Z][\w.-]*)|\butili[sz]ing the (?-i:[A-Z][\w.-]*)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         "contact",
         re.compile(
             r"\b(?:located (?:at|in|on)|headquartered|our (?:office|store|address|headquarters|"
@@ -355,7 +366,19 @@ _WEAK_SIGNALS = frozenset({"temporal", "person"})
 _SOFT_SIGNALS = _WEAK_SIGNALS | {"entity"}
 """Signals too soft to make a lead-in ("Customer Support:") open a list of facts."""
 _HARD_SIGNALS = frozenset(
-    {"price", "percentage", "date", "time", "version", "url", "email", "phone", "quantity", "slot"}
+    {
+        "price",
+        "percentage",
+        "date",
+        "time",
+        "version",
+        "url",
+        "email",
+        "phone",
+        "quantity",
+        "slot",
+        "provider",
+    }
 )
 """Signals that make even a heading a fact; the others need a sentence around them."""
 """Signals that mark a fact only in a statement, not in a rule ("use the current date")."""
@@ -375,6 +398,7 @@ _SIGNAL_LABEL = {
     "contact": "location or contact detail",
     "person": "who holds a role (CEO, founder...)",
     "offer": "what is offered (amenities, services, products...)",
+    "provider": "who made the model (trained or developed by ...)",
     "entity": "declarative statement about a named entity",
     "slot": "template slot filled per call (date, time, model, location, user...)",
     "policy": "business rule (a constraint on an order, booking, payment, customer...)",
@@ -641,7 +665,7 @@ _SLOT_CUES = frozenset(
 )
 """Words that make a template slot volatile: its name or the words just before it."""
 _CURRENCY = frozenset("$€£¥₹")
-_IDENTIFIER_SLOT = re.compile(r"\{\{?[a-z_][a-z0-9_]*\}?\}$")
+_IDENTIFIER_SLOT = re.compile(r"\{\{?[a-z_]\w*\}?\}$")
 _SLOT_PEOPLE = frozenset("user customer client caller member guest patient human".split())
 _SLOT_WORD = re.compile(r"[a-z][a-z'-]*")
 
@@ -669,7 +693,16 @@ def _slot_signal(sentence: str) -> str:
             return slot  # "Monthly Premium: ${monthly_premium}": an amount filled per call
         if any(w == "name" and i > 0 and words[i - 1] in _SLOT_PEOPLE for i, w in enumerate(words)):
             return slot
+        if any(w in _BUSINESS_SLOT_CUES for w in words):
+            return slot  # "Items in cart: {cartItems}", "Policy ID: {{ policy_id }}"
     return ""
+
+
+_BUSINESS_SLOT_CUES = frozenset(
+    """cart subtotal currency policy coverage order orders account balance plan premium invoice
+    booking reservation ticket""".split()
+)
+"""Business data filled into a slot per call: the customer's cart, order, policy or plan."""
 
 
 _BUSINESS_NOUNS = frozenset(

