@@ -363,7 +363,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _FORMATTABLE = frozenset({"quantity", "date", "product"})
 """Signals whose numbers may belong to a format rule instead of a fact."""
 _WEAK_SIGNALS = frozenset({"temporal", "person"})
-_SOFT_SIGNALS = _WEAK_SIGNALS | {"entity"}
+_SOFT_SIGNALS = _WEAK_SIGNALS | {"entity", "business"}
 """Signals too soft to make a lead-in ("Customer Support:") open a list of facts."""
 _HARD_SIGNALS = frozenset(
     {
@@ -398,6 +398,7 @@ _SIGNAL_LABEL = {
     "contact": "location or contact detail",
     "person": "who holds a role (CEO, founder...)",
     "offer": "what is offered (amenities, services, products...)",
+    "business": "what the business offers, accepts or is (we / our ... / the <place>)",
     "provider": "who made the model (trained or developed by ...)",
     "entity": "declarative statement about a named entity",
     "slot": "template slot filled per call (date, time, model, location, user...)",
@@ -550,8 +551,9 @@ def _fact_signals(sentence: str) -> list[tuple[str, str]]:
         out.append(("policy", policy))
     if not out and statement:
         business = _business_statement(masked)
-        entity = business or _entity_statement(masked)
-        if entity:
+        if business:
+            out.append(("business", business))
+        elif entity := _entity_statement(masked):
             out.append(("entity", entity))
     return out
 

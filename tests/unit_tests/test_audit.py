@@ -57,9 +57,9 @@ FACTS = [
     ("The upgrade costs 20 euros.", "price"),
     ("Help them choose between the airpods, airpods pro and airpods max by asking.", "product"),
     # Numberless statements of what the business offers, accepts or is.
-    ("We do not offer cash refunds.", "entity"),
-    ("Our menu includes pizza, pasta and tiramisu.", "entity"),
-    ("The clinic does not accept walk-in patients.", "entity"),
+    ("We do not offer cash refunds.", "business"),
+    ("Our menu includes pizza, pasta and tiramisu.", "business"),
+    ("The clinic does not accept walk-in patients.", "business"),
     ("Breakfast is served in the lobby.", "policy"),
     ("Pets are welcome for an extra fee.", "policy"),
     ("Refunds are issued to the original payment method.", "policy"),
