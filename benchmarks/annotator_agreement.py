@@ -1,0 +1,122 @@
+"""How much do two annotators agree on fact vs form, and how does the audit score against each?
+
+`system_prompts_holdout6.jsonl` was labelled by one annotator;
+`system_prompts_holdout6.second_annotator.jsonl` holds a second annotator's labels for the same
+466 sentences, made blind (the second annotator saw the texts and spans, never the first labels,
+the audit or its output). The script prints:
+
+- raw agreement and Cohen's kappa between the two annotators, and the second annotator scored as
+  if it were a classifier against the first (the ceiling a perfect imitation of one human can
+  expect against another);
+- the audit scored against each annotator, both as it was frozen before holdout6 was first
+  scored (commit 190a2a7, read with ``git show``; the untouched figure) and as it is now, and on
+  the sentences both annotators agree on.
+
+Run:
+    .venv/bin/python benchmarks/annotator_agreement.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import audit_eval
+
+from langchain_ctxorch.audit import audit_instructions
+
+DATA = Path(__file__).parent / "data"
+FIRST = DATA / "system_prompts_holdout6.jsonl"
+SECOND = DATA / "system_prompts_holdout6.second_annotator.jsonl"
+FROZEN_COMMIT = "190a2a7"
+"""The commit whose audit was scored once on holdout6 before it was tuned on."""
+
+
+def frozen_audit() -> Callable[[str], Any]:
+    """`audit_instructions` as it was at `FROZEN_COMMIT` (needs the git history)."""
+    source = subprocess.run(
+        ["git", "show", f"{FROZEN_COMMIT}:langchain_ctxorch/audit.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "audit_frozen.py"
+    path.write_text(source, encoding="utf-8")
+    name = "langchain_ctxorch.audit_frozen"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.audit_instructions  # type: ignore[no-any-return]
+
+
+def predicted(audit: Callable[[str], Any], prompt: dict) -> list[str]:
+    """Fact/form per gold sentence, matched like `audit_eval.audit_labels`."""
+    facts = [(f.start, f.end) for f in audit(prompt["text"]).facts]
+    out = []
+    for s in prompt["sentences"]:
+        covered = sum(max(0, min(e, s["end"]) - max(b, s["start"])) for b, e in facts)
+        out.append("fact" if covered * 2 >= s["end"] - s["start"] else "form")
+    return out
+
+
+def kappa(a: list[str], b: list[str]) -> tuple[float, float]:
+    """Raw agreement and Cohen's kappa of two fact/form label lists."""
+    n = len(a)
+    agree = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pa, pb = a.count("fact") / n, b.count("fact") / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return agree, (agree - chance) / (1 - chance)
+
+
+def line(name: str, gold: list[str], pred: list[str]) -> str:
+    s = audit_eval.scores(gold, pred)
+    return (
+        f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['tp']} / {s['fp']} / {s['fn']} |"
+    )
+
+
+def main() -> None:
+    with FIRST.open(encoding="utf-8") as f:
+        first = [json.loads(row) for row in f if row.strip()]
+    with SECOND.open(encoding="utf-8") as f:
+        second = [json.loads(row) for row in f if row.strip()]
+    if [p["id"] for p in first] != [p["id"] for p in second]:
+        msg = f"{SECOND.name} does not list the prompts of {FIRST.name} in the same order"
+        raise SystemExit(msg)
+    gold1 = [s["label"] for p in first for s in p["sentences"]]
+    gold2 = [label for p in second for label in p["labels"]]
+    if len(gold1) != len(gold2):
+        msg = f"{SECOND.name} has {len(gold2)} labels for {len(gold1)} sentences"
+        raise SystemExit(msg)
+    agree, k = kappa(gold1, gold2)
+    print(
+        f"{len(gold1)} sentences; facts: first annotator {gold1.count('fact')}, second "
+        f"{gold2.count('fact')}; agreement {agree:.3f}; Cohen's kappa {k:.3f}\n"
+    )
+    old_audit = frozen_audit()
+    frozen = [x for p in first for x in predicted(old_audit, p)]
+    current = [x for p in first for x in predicted(audit_instructions, p)]
+    both = [i for i, (x, y) in enumerate(zip(gold1, gold2, strict=True)) if x == y]
+    agreed = [gold1[i] for i in both]
+    print("| predictor, gold | precision | recall | tp / fp / fn |")
+    print("|---|---:|---:|---|")
+    print(line("second annotator, gold = first", gold1, gold2))
+    for name, pred in ((f"audit frozen at {FROZEN_COMMIT}", frozen), ("audit now", current)):
+        print(line(f"{name}, gold = first", gold1, pred))
+        print(line(f"{name}, gold = second", gold2, pred))
+        print(line(f"{name}, {len(both)} agreed sentences", agreed, [pred[i] for i in both]))
+
+
+if __name__ == "__main__":
+    main()
