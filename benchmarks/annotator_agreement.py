@@ -18,17 +18,15 @@ Run:
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import audit_eval
+from audit_learned_eval import frozen_audit
 
 from langchain_ctxorch.audit import audit_instructions
 
@@ -37,27 +35,6 @@ FIRST = DATA / "system_prompts_holdout6.jsonl"
 SECOND = DATA / "system_prompts_holdout6.second_annotator.jsonl"
 FROZEN_COMMIT = "190a2a7"
 """The commit whose audit was scored once on holdout6 before it was tuned on."""
-
-
-def frozen_audit() -> Callable[[str], Any]:
-    """`audit_instructions` as it was at `FROZEN_COMMIT` (needs the git history)."""
-    source = subprocess.run(
-        ["git", "show", f"{FROZEN_COMMIT}:langchain_ctxorch/audit.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "audit_frozen.py"
-    path.write_text(source, encoding="utf-8")
-    name = "langchain_ctxorch.audit_frozen"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module.audit_instructions  # type: ignore[no-any-return]
 
 
 def predicted(audit: Callable[[str], Any], prompt: dict) -> list[str]:
@@ -104,7 +81,7 @@ def main() -> None:
         f"{len(gold1)} sentences; facts: first annotator {gold1.count('fact')}, second "
         f"{gold2.count('fact')}; agreement {agree:.3f}; Cohen's kappa {k:.3f}\n"
     )
-    old_audit = frozen_audit()
+    old_audit = frozen_audit(FROZEN_COMMIT)
     frozen = [x for p in first for x in predicted(old_audit, p)]
     current = [x for p in first for x in predicted(audit_instructions, p)]
     both = [i for i, (x, y) in enumerate(zip(gold1, gold2, strict=True)) if x == y]
