@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from langchain_core.documents import Document
 from langchain_core.messages import (
@@ -35,7 +35,14 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -53,6 +60,32 @@ def ensure_instance(value: object, cls: type[_T], what: str, hint: str = "") -> 
 
 Role = Literal["system", "user", "assistant", "tool"]
 """The chat role an item is rendered with, when it is rendered as its own message."""
+
+
+def check_aware(name: str, value: datetime | None) -> datetime | None:
+    """``value`` unchanged when it is None or timezone-aware.
+
+    Raises:
+        TypeError: ``value`` is not a datetime.
+        ValueError: ``value`` is naive; the message names ``name`` and the fix.
+    """
+    if value is None:
+        return None
+    if not isinstance(cast("object", value), datetime):
+        msg = f"{name} must be a timezone-aware datetime or None, got {type(value).__name__}"
+        raise TypeError(msg)
+    if value.tzinfo is None or value.utcoffset() is None:
+        msg = (
+            f"{name} must be a timezone-aware datetime, got the naive {value.isoformat()!r}; use "
+            "e.g. datetime(..., tzinfo=timezone.utc) or value.replace(tzinfo=timezone.utc)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def resolve_now(now: datetime | None) -> datetime:
+    """``now`` checked by `check_aware`, or the current UTC time when it is None."""
+    return check_aware("now", now) or datetime.now(timezone.utc)
 
 
 class Layer(str, Enum):
@@ -282,14 +315,8 @@ class ContextItem(BaseModel):
 
     @field_validator(*_DATETIME_FIELDS)
     @classmethod
-    def _check_aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            msg = (
-                f"datetime {value.isoformat()!r} is naive; pass a timezone-aware datetime, "
-                "e.g. datetime(..., tzinfo=timezone.utc) or value.replace(tzinfo=timezone.utc)"
-            )
-            raise ValueError(msg)
-        return value
+    def _check_aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return check_aware(info.field_name or "datetime", value)
 
     @property
     def is_tool_result(self) -> bool:

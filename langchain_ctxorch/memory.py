@@ -50,13 +50,20 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from langgraph.store.base import BaseStore, GetOp, PutOp, SearchOp
 
 from langchain_ctxorch.errors import MemoryUnavailableError
-from langchain_ctxorch.items import ContextItem, Layer, Trust, stable_hash
+from langchain_ctxorch.items import (
+    ContextItem,
+    Layer,
+    Trust,
+    check_aware,
+    resolve_now,
+    stable_hash,
+)
 from langchain_ctxorch.report import PoisonFinding, Quarantined
 from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, TermCache, Tokenizer
 
@@ -144,10 +151,6 @@ class RecallResult(list[ContextItem]):
         """Wrap ``items``; ``error`` is set only when the store failed and was skipped."""
         super().__init__(items)
         self.error = error
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _check_user(user_id: object) -> str:
@@ -250,18 +253,6 @@ def _parse_dt(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     return datetime.fromisoformat(value)
-
-
-def _check_dt(name: str, value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        msg = (
-            f"{name} must be a timezone-aware datetime, got {value!r}; "
-            "use e.g. datetime(..., tzinfo=timezone.utc)"
-        )
-        raise ValueError(msg)
-    return value
 
 
 def _to_item(value: dict[str, Any], relevance: float | None = None) -> ContextItem:
@@ -567,8 +558,8 @@ class StoreMemory:
             msg = f"source must be a non-empty str such as 'user' or 'assistant', got {source!r}"
             raise ValueError(msg)
         level = _default_trust(source) if trust is None else Trust.parse(trust)
-        now = _check_dt("now", now) or _now()
-        _check_dt("expires_at", expires_at)
+        now = resolve_now(now)
+        check_aware("expires_at", expires_at)
         if metadata is not None:
             _require_type("metadata", metadata, dict)
         created = now.isoformat()
@@ -723,7 +714,7 @@ class StoreMemory:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             msg = f"limit must be a positive int, got {limit!r}"
             raise ValueError(msg)
-        return user_id, query, limit, _check_dt("now", now) or _now()
+        return user_id, query, limit, resolve_now(now)
 
     def _scan(
         self, namespace: tuple[str, ...], owner: dict[str, str], filt: dict[str, Any] | None = None

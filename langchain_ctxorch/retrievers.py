@@ -39,7 +39,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
@@ -50,7 +50,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from typing_extensions import override
 
-from langchain_ctxorch.items import ContextItem, Layer, Trust, stable_hash
+from langchain_ctxorch.items import ContextItem, Layer, Trust, resolve_now, stable_hash
 from langchain_ctxorch.scoring import DEFAULT_TOKENIZER, ENGLISH_STOP_WORDS, Tokenizer
 
 if TYPE_CHECKING:
@@ -597,12 +597,7 @@ class BM25KnowledgeRetriever(BaseRetriever):
             return []
         scores, cand = found
         if snap.valid_from is not None and snap.expires_at is not None and cand.size:
-            if now is None:
-                now = datetime.now(timezone.utc)
-            elif now.tzinfo is None or now.utcoffset() is None:
-                msg = f"now must be timezone-aware, got {now.isoformat()!r}"
-                raise ValueError(msg)
-            ts = now.timestamp()
+            ts = resolve_now(now).timestamp()
             cand = cand[(snap.valid_from[cand] <= ts) & (snap.expires_at[cand] > ts)]
         if cand.size == 0:
             return []

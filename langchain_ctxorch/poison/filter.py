@@ -26,11 +26,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol, cast, get_args, runtime_checkable
 
 from langchain_ctxorch.errors import PoisonedContextError
-from langchain_ctxorch.items import ContextItem
+from langchain_ctxorch.items import ContextItem, resolve_now
 from langchain_ctxorch.report import PoisonFinding, Quarantined
 
 if TYPE_CHECKING:
@@ -99,21 +99,6 @@ class FilterResult:
     def ok(self) -> bool:
         """True when nothing was quarantined."""
         return not self.quarantined
-
-
-def _check_now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(timezone.utc)
-    if not isinstance(cast("object", now), datetime):
-        msg = f"now must be a timezone-aware datetime or None, got {type(now).__name__}"
-        raise TypeError(msg)
-    if now.tzinfo is None or now.utcoffset() is None:
-        msg = (
-            f"now={now.isoformat()!r} is naive; pass a timezone-aware datetime, e.g. "
-            "datetime.now(timezone.utc) or now.replace(tzinfo=timezone.utc)"
-        )
-        raise ValueError(msg)
-    return now
 
 
 class PoisonFilter:
@@ -192,7 +177,7 @@ class PoisonFilter:
             if not isinstance(cast("object", item), ContextItem):
                 msg = f"items[{i}] must be a ContextItem, got {type(item).__name__}"
                 raise TypeError(msg)
-        now = _check_now(now)
+        now = resolve_now(now)
         if not items:
             return FilterResult()
         findings: dict[int, list[PoisonFinding]] = {}
