@@ -15,13 +15,15 @@ does not inflate, of:
 
 from __future__ import annotations
 
-import importlib
 import re
 import statistics
 import sys
 import sysconfig
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import corpus
 
 from langchain_ctxorch.items import ContextItem, Layer
 from langchain_ctxorch.poison import DuplicateDetector, InjectionDetector, PoisonFilter
@@ -40,21 +42,8 @@ def median_time(fn, repeat: int = 7) -> float:
 
 def stdlib_text(limit: int) -> list[str]:
     docs: list[str] = []
-    for name in sorted(sys.stdlib_module_names):
-        if name.startswith("_") or name in {
-            "antigravity",
-            "this",
-            "idlelib",
-            "turtledemo",
-            "tkinter",
-            "test",
-        }:
-            continue
-        try:
-            mod = importlib.import_module(name)
-        except Exception:  # modules that cannot be imported here are skipped
-            continue
-        for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))]:
+    for _, _, objs in corpus.stdlib_modules():
+        for obj in objs:
             doc = getattr(obj, "__doc__", None)
             if isinstance(doc, str) and len(doc) > 200:
                 docs.append(doc)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import sys
 import warnings
+from collections.abc import Iterator
 
 MODULES = (
     "argparse asyncio collections concurrent.futures contextlib csv dataclasses datetime decimal "
@@ -22,6 +24,23 @@ MODULES = (
 ).split()
 
 _WS = re.compile(r"\s+")
+_SKIP_STDLIB = frozenset({"antigravity", "this", "idlelib", "turtledemo", "tkinter", "test"})
+"""Standard-library modules with side effects on import, or a GUI, or the test suite."""
+
+
+def stdlib_modules() -> Iterator[tuple[str, object, list[object]]]:
+    """``(name, module, [module, *public attributes])`` of every importable public stdlib module.
+
+    In sorted order; modules that cannot be imported here are skipped.
+    """
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in _SKIP_STDLIB:
+            continue
+        try:
+            mod = importlib.import_module(name)
+        except Exception:
+            continue
+        yield name, mod, [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))]
 
 
 def docstrings() -> list[tuple[str, str]]:

@@ -27,9 +27,7 @@ import ast
 import base64
 import codecs
 import hashlib
-import importlib
 import json
-import pkgutil
 import random
 import re
 import sys
@@ -39,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+import corpus
 
 from langchain_ctxorch.poison import InjectionDetector
 
@@ -341,23 +342,8 @@ def chunk(text: str, size: int = 900) -> list[str]:
 
 def stdlib_docs() -> list[str]:
     out = []
-    names = sorted(m.name for m in pkgutil.iter_modules() if not m.name.startswith("_"))
-    stdlib = sorted(sys.stdlib_module_names)
-    for name in stdlib:
-        if name.startswith("_") or name in {
-            "antigravity",
-            "this",
-            "idlelib",
-            "turtledemo",
-            "tkinter",
-            "test",
-        }:
-            continue
-        try:
-            mod = importlib.import_module(name)
-        except Exception:  # modules that cannot be imported here are skipped
-            continue
-        for obj in [mod, *(getattr(mod, a, None) for a in dir(mod) if not a.startswith("_"))][:60]:
+    for name, mod, objs in corpus.stdlib_modules():
+        for obj in objs[:60]:
             doc = getattr(obj, "__doc__", None)
             if (
                 isinstance(doc, str)
@@ -365,7 +351,6 @@ def stdlib_docs() -> list[str]:
                 and (obj is mod or getattr(obj, "__module__", None) == name)
             ):
                 out += chunk(doc)
-    del names
     return list(dict.fromkeys(out))
 
 
