@@ -46,14 +46,12 @@ def _scenario_worker(args: tuple[int, int]) -> dict[str, Any]:
     from langchain_core.messages import BaseMessage
     from scenario_strategies import scenario
     from test_accounting import ListRetriever
-    from test_fuzz import hostile_items, hostile_text
+    from test_fuzz import draw_policy, hostile_items, hostile_text
 
     from langchain_ctxorch import (
         BudgetExceededError,
         BudgetPolicy,
         ContextPacker,
-        Layer,
-        LayerBudget,
         Spotlighter,
         get_token_counter,
     )
@@ -77,20 +75,7 @@ def _scenario_worker(args: tuple[int, int]) -> dict[str, Any]:
     def policies(draw: st.DrawFn) -> BudgetPolicy:
         # Mostly workable windows (so most scenarios pack), sometimes tiny ones.
         max_tokens = draw(st.one_of(st.integers(300, 8000), st.integers(1, 300)))
-        reserve = draw(st.integers(0, max_tokens // 4))
-        layers = {}
-        if draw(st.booleans()):
-            layers[draw(st.sampled_from(list(Layer)))] = LayerBudget(
-                min_tokens=draw(st.integers(0, (max_tokens - reserve) // 4)),
-                max_share=draw(st.one_of(st.none(), st.floats(0.01, 1.0))),
-            )
-        return BudgetPolicy(
-            max_tokens,
-            reserve_output=reserve,
-            layers=layers,
-            knowledge_order=draw(st.sampled_from(["relevance", "edges"])),
-            min_cut_tokens=draw(st.integers(1, 64)),
-        )
+        return draw_policy(draw, max_tokens, draw(st.integers(0, max_tokens // 4)))
 
     @hseed(seed)
     @settings(

@@ -105,7 +105,11 @@ def test_filter_never_crashes(texts: list[str], query: str | None) -> None:
 
 def _policy(draw: st.DrawFn) -> BudgetPolicy:
     max_tokens = draw(st.integers(1, 4000))
-    reserve = draw(st.integers(0, max_tokens - 1))
+    return draw_policy(draw, max_tokens, draw(st.integers(0, max_tokens - 1)))
+
+
+def draw_policy(draw: st.DrawFn, max_tokens: int, reserve: int) -> BudgetPolicy:
+    """A `BudgetPolicy` of ``max_tokens`` and ``reserve`` with drawn layers and options."""
     layers = {}
     if draw(st.booleans()):
         available = max_tokens - reserve
