@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from langchain_ctxorch.tokens import TokenCounter
 
 __all__ = [
+    "REFINE_INSTRUCTIONS",
     "AuditFinding",
     "AuditKind",
     "InstructionAudit",
@@ -1474,7 +1475,8 @@ def _inputs(
 def _heuristic_audit(
     text_or_items: str | BaseMessage | ContextItem | Iterable[str | BaseMessage | ContextItem],
     counter: TokenCounter | None,
-) -> InstructionAudit:
+) -> tuple[InstructionAudit, list[tuple[str, int]]]:
+    """The heuristic audit, plus each audited text with its number of findings."""
     if counter is None:
         from langchain_ctxorch.tokens import get_token_counter  # noqa: PLC0415 - lazy
 
@@ -1482,9 +1484,11 @@ def _heuristic_audit(
     inputs, skipped = _inputs(text_or_items)
     findings: list[AuditFinding] = []
     total = 0
+    sources: list[tuple[str, int]] = []
     for text, item_id, source in inputs:
         total += counter.count(text)
         spans = _split_blocks(text)
+        sources.append((text, len(spans)))
         verdicts = [
             _FENCED_FORM if _FENCE.match(text, start) else _classify(text[start:end])
             for start, end, _ in spans
@@ -1509,12 +1513,13 @@ def _heuristic_audit(
                     source=source,
                 )
             )
-    return InstructionAudit(
+    audit = InstructionAudit(
         findings=findings,
         total_tokens=total,
         counter=type(counter).__name__,
         skipped=skipped,
     )
+    return audit, sources
 
 
 def _suggest(
@@ -1560,9 +1565,12 @@ def audit_instructions(
             ``InstructionAudit.skipped``.
         counter: the token counter for the per-sentence costs; ``get_token_counter()`` (exact
             ``cl100k_base``, offline) when None.
-        refine_with: an optional chat model asked to confirm or change each verdict; never
-            needed. Its answer must start with ``fact`` or ``form``; anything else keeps the
-            heuristic verdict.
+        refine_with: an optional chat model that judges every sentence again; never needed.
+            It gets one call per audited text (per 100 sentences; the calls go through
+            ``batch``, so they run concurrently): `REFINE_INSTRUCTIONS` as the system message,
+            then the whole text with its sentences marked ``[1]``, ``[2]``, ... It answers one
+            line per sentence, ``3: fact`` or ``3: form``; its verdict wins. A sentence it gives
+            no readable verdict for keeps the heuristic one (``refined`` stays False).
 
     Returns:
         An `InstructionAudit` with one `AuditFinding` per sentence, in input order.
@@ -1577,11 +1585,12 @@ def audit_instructions(
         # [('form', ()), ('fact', ('price', 'date', 'temporal'))]
         ```
     """
-    audit = _heuristic_audit(text_or_items, counter)
+    audit, sources = _heuristic_audit(text_or_items, counter)
     if refine_with is None:
         return audit
-    verdicts = [_parse_verdict(refine_with.invoke(_refine_prompt(f))) for f in audit.findings]
-    return _apply_verdicts(audit, verdicts)
+    requests = _refine_requests(audit, sources)
+    responses = refine_with.batch([r.messages for r in requests]) if requests else []
+    return _apply_verdicts(audit, _verdicts(audit, requests, responses))
 
 
 async def aaudit_instructions(
@@ -1598,35 +1607,107 @@ async def aaudit_instructions(
         audit.facts[0].signals  # ('contact',)
         ```
     """
-    audit = _heuristic_audit(text_or_items, counter)
+    audit, sources = _heuristic_audit(text_or_items, counter)
     if refine_with is None:
         return audit
-    verdicts = [
-        _parse_verdict(await refine_with.ainvoke(_refine_prompt(f))) for f in audit.findings
-    ]
-    return _apply_verdicts(audit, verdicts)
+    requests = _refine_requests(audit, sources)
+    responses = await refine_with.abatch([r.messages for r in requests]) if requests else []
+    return _apply_verdicts(audit, _verdicts(audit, requests, responses))
 
 
-_REFINE_PROMPT = (
-    "Classify one sentence from a system prompt. Answer 'fact' if it states information about "
-    "the world that can change (prices, dates, versions, limits, contact details, policies with "
-    "numbers, product details), or 'form' if it is about role, tone, format, output schema, "
-    "refusal or reasoning rules. Answer with one word: fact or form.\n\nSentence: {sentence}"
-)
+REFINE_INSTRUCTIONS = """\
+You review the system prompt of an LLM application. Its sentences are marked [1], [2], ... \
+Say for each marked sentence whether it is a volatile FACT or FORM.
+
+A sentence is a FACT when it states something about the world that would have to be edited \
+once the world changes: a date, year or deadline; a price, fee, amount or discount; a quantity \
+or limit of a product, plan or service; a version, model or product name; a URL, e-mail, phone \
+number, address, opening hours or location; who holds a role; what a company, product or \
+service is, offers or currently does; a rule of the business, its products or a tax year (who \
+may do what with an order, booking, account or payment, refund and cancellation terms, \
+eligibility); or a slot filled with current data on each call (the current date, the user's \
+profile). It is a fact even when phrased as an instruction ("Tell users that the Pro plan \
+now includes 5 seats").
+
+A sentence is FORM when it shapes how the assistant works whatever the world is: role and \
+persona, tone and style, output format and schema, procedure and steps, how to use tools, \
+refusal and safety rules, reasoning rules, rubric text, and examples that illustrate the task \
+or the output format (names, numbers and dates inside such an example are form).
+
+Answer with one line per marked sentence, in order, exactly `<number>: fact` or \
+`<number>: form`, and nothing else."""
+"""The system message `audit_instructions(..., refine_with=model)` sends to the model."""
+
+_REFINE_CHUNK = 100
+"""Most sentences asked about in one call; longer instructions take several calls."""
+
+_VERDICT_LINE = re.compile(r"^\W*(\d+)\W+(fact|form)\b", re.IGNORECASE | re.MULTILINE)
 
 
-def _refine_prompt(finding: AuditFinding) -> str:
-    return _REFINE_PROMPT.format(sentence=finding.text)
+@dataclass(frozen=True)
+class _RefineRequest:
+    first: int
+    """Index in ``audit.findings`` of the sentence marked ``[offset + 1]``."""
+    offset: int
+    """Marker number of the first asked-about sentence, minus one."""
+    count: int
+    """How many sentences this call asks about."""
+    messages: list[BaseMessage]
 
 
-def _parse_verdict(response: Any) -> AuditKind | None:
-    text = message_text(response) if hasattr(response, "content") else str(response)
-    word = text.strip().strip("*'\"`").lower()
-    if word.startswith("fact"):
-        return "fact"
-    if word.startswith("form"):
-        return "form"
-    return None
+def _refine_requests(
+    audit: InstructionAudit, sources: Sequence[tuple[str, int]]
+) -> list[_RefineRequest]:
+    """One call per audited text (per ``_REFINE_CHUNK`` sentences): the whole text, marked."""
+    from langchain_core.messages import HumanMessage, SystemMessage  # noqa: PLC0415 - lazy
+
+    requests: list[_RefineRequest] = []
+    first = 0
+    for text, n in sources:
+        group = audit.findings[first : first + n]
+        parts: list[str] = []
+        last = 0
+        for number, f in enumerate(group, 1):
+            parts += [text[last : f.start], f"[{number}] "]
+            last = f.start
+        marked = "".join([*parts, text[last:]])
+        for offset in range(0, n, _REFINE_CHUNK):
+            count = min(_REFINE_CHUNK, n - offset)
+            ask = (
+                f"Answer for sentences {offset + 1} to {offset + count}."
+                if n > _REFINE_CHUNK
+                else "Answer for every marked sentence."
+            )
+            human = (
+                f"The system prompt, its sentences marked [1] to [{n}]:\n\n<prompt>\n{marked}\n"
+                f"</prompt>\n\n{ask}"
+            )
+            messages: list[BaseMessage] = [
+                SystemMessage(REFINE_INSTRUCTIONS),
+                HumanMessage(human),
+            ]
+            requests.append(_RefineRequest(first + offset, offset, count, messages))
+        first += n
+    return requests
+
+
+def _verdicts(
+    audit: InstructionAudit, requests: Sequence[_RefineRequest], responses: Sequence[Any]
+) -> list[AuditKind | None]:
+    """The model's verdict per finding (None where it gave none we can read)."""
+    verdicts: list[AuditKind | None] = [None] * len(audit.findings)
+    for request, response in zip(requests, responses, strict=True):
+        text = message_text(response) if hasattr(response, "content") else str(response)
+        word = text.strip().strip("*'\"`.").lower()
+        if request.count == 1 and word in ("fact", "form"):  # a bare one-word answer
+            verdicts[request.first] = "fact" if word == "fact" else "form"
+            continue
+        for match in _VERDICT_LINE.finditer(text):
+            number = int(match.group(1)) - request.offset
+            if 1 <= number <= request.count:
+                kind = match.group(2).lower()
+                verdicts[request.first + number - 1] = "fact" if kind == "fact" else "form"
+    return verdicts
 
 
 def _apply_verdicts(

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from growth_timing import assert_linear
 from hypothesis import given
 from hypothesis import strategies as st
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 from langchain_ctxorch.audit import (
+    REFINE_INSTRUCTIONS,
     AuditFinding,
     InstructionAudit,
     aaudit_instructions,
@@ -324,23 +330,92 @@ def _model(*replies: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
 
 
-def test_refine_with_a_chat_model_can_flip_and_confirm_verdicts() -> None:
-    prompt = "Be brief. Our mascot is a blue fox. The fee is $5."
-    # heuristic: form, form (no signal), fact; the model says: form, fact, garbage
-    audit = audit_instructions(prompt, refine_with=_model("form", "Fact.", "no idea"))
+class _Judge(BaseChatModel):
+    """Answers from the request alone: a marked sentence mentioning "fee" is a fact."""
+
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "judge"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append(messages)
+        human = str(messages[-1].content)
+        ask = re.search(r"sentences (\d+) to (\d+)\.", human)
+        marked = dict(re.findall(r"\[(\d+)\] ([^\[]*)", human.split("<prompt>")[1]))
+        lo, hi = (int(ask.group(1)), int(ask.group(2))) if ask else (1, len(marked))
+        lines = [f"{n}: {'fact' if 'fee' in marked[str(n)] else 'form'}" for n in range(lo, hi + 1)]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("\n".join(lines)))])
+
+
+def test_refine_sends_one_call_per_text_with_its_sentences_marked() -> None:
+    judge = _Judge()
+    prompt = "Be brief.\n- Our mascot is a blue fox. The fee is $5."
+    audit = audit_instructions([prompt, "Reply in JSON."], refine_with=judge)
+    assert len(judge.calls) == 2
+    system, human = judge.calls[0]
+    assert isinstance(system, SystemMessage)
+    assert system.content == REFINE_INSTRUCTIONS
+    assert "[1] Be brief.\n- [2] Our mascot is a blue fox. [3] The fee is $5." in str(human.content)
+    assert "marked [1] to [3]" in str(human.content)
+    assert "[1] Reply in JSON." in str(judge.calls[1][1].content)
+    assert [(f.kind, f.refined) for f in audit.findings] == [
+        ("form", True),
+        ("form", True),
+        ("fact", True),
+        ("form", True),
+    ]
+
+
+def test_refine_with_a_chat_model_can_flip_confirm_and_skip_verdicts() -> None:
+    prompt = (
+        "Be brief.\n\nPublic holidays follow the official calendar.\n\nThe fee is $5.\n\nUse emoji."
+    )
+    # heuristic: form, form (no shape), fact, form; the model: form, fact, (nothing), garbage,
+    # plus numbers outside the request, which are ignored
+    reply = "1: form\n**2: Fact**\n4 - maybe\n0: fact\n9: fact"
+    audit = audit_instructions(prompt, refine_with=_model(reply))
     kinds = [(f.kind, f.refined) for f in audit.findings]
-    assert kinds == [("form", True), ("fact", True), ("fact", False)]
+    assert kinds == [("form", True), ("fact", True), ("fact", False), ("form", False)]
     flipped = audit.findings[1]
     assert flipped.suggested_item is not None
     assert flipped.suggested_item.fact_key
+    assert flipped.reason == "volatile fact (per the refining model)"
 
 
-async def test_async_refine_flips_fact_to_form() -> None:
+def test_refine_asks_about_long_instructions_in_chunks() -> None:
+    text = " ".join(f"Rule {i} has a fee." if i % 7 == 0 else f"Be kind {i}." for i in range(250))
+    judge = _Judge()
+    audit = audit_instructions(text, refine_with=judge)
+    asks = [re.search(r"Answer for .*", str(c[1].content)).group(0) for c in judge.calls]  # type: ignore[union-attr]
+    assert asks == [
+        "Answer for sentences 1 to 100.",
+        "Answer for sentences 101 to 200.",
+        "Answer for sentences 201 to 250.",
+    ]
+    assert len(audit.findings) == 250
+    assert all(f.refined for f in audit.findings)
+    assert [f.kind == "fact" for f in audit.findings] == ["fee" in f.text for f in audit.findings]
+
+
+async def test_async_refine_matches_sync_and_keeps_one_word_answers() -> None:
+    text = " ".join(f"The fee is ${i}." if i % 3 == 0 else f"Be kind {i}." for i in range(120))
+    sync = audit_instructions(text, refine_with=_Judge())
+    assert await aaudit_instructions(text, refine_with=_Judge()) == sync
     audit = await aaudit_instructions("The fee is $5.", refine_with=_model("form"))
     assert [(f.kind, f.suggested_item) for f in audit.findings] == [("form", None)]
     assert "heuristic said" in audit.findings[0].reason
     plain = await aaudit_instructions("The fee is $5.")
     assert plain == audit_instructions("The fee is $5.")
+    nothing = await aaudit_instructions("", refine_with=_model())
+    assert nothing.findings == []
 
 
 def test_finding_to_dict_round_trips_offsets() -> None:
