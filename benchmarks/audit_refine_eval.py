@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +129,60 @@ def dump_requests(prompts: list[dict], path: Path) -> None:
     print(f"wrote the requests for {len(prompts)} prompts to {path}")
 
 
+def _asked_range(human: str) -> range:
+    """The marker numbers a request asks about."""
+    chunk = re.search(r"Answer for sentences (\d+) to (\d+)\.", human)
+    if chunk:
+        return range(int(chunk.group(1)), int(chunk.group(2)) + 1)
+    total = re.search(r"marked \[1\] to \[(\d+)\]", human)
+    return range(1, int(total.group(1)) + 1 if total else 1)
+
+
+def import_answers(answers: list[Path], requests: Path, responder: str, out: Path) -> None:
+    """Append answers written as ``### <key>`` blocks of ``n: fact|form`` lines to ``out``.
+
+    Every block must answer exactly the markers its request asks about, in order.
+    """
+    with requests.open(encoding="utf-8") as f:
+        asked = {row["key"]: row for row in map(json.loads, f) if row}
+    recorded = read_recordings(out)
+    rows = []
+    for path in answers:
+        blocks = re.split(r"^### ([0-9a-f]{64})\s*$", path.read_text("utf-8"), flags=re.MULTILINE)
+        for key, body in zip(blocks[1::2], blocks[2::2], strict=True):
+            if key not in asked:
+                msg = f"{path}: key {key} is not one of the requests in {requests}"
+                raise SystemExit(msg)
+            lines = body.strip().splitlines()
+            numbers = [int(line.split(":")[0]) for line in lines]
+            if numbers != list(_asked_range(asked[key]["messages"][-1]["content"])) or not all(
+                line.split(":")[1].strip() in ("fact", "form") for line in lines
+            ):
+                msg = f"{path}: the answer for {key} does not cover its markers in order"
+                raise SystemExit(msg)
+            if key not in recorded:
+                recorded[key] = body.strip()
+                prompt_id = asked[key]["prompt_id"]
+                row = {"key": key, "prompt_id": prompt_id, "responder": responder}
+                rows.append({**row, "response": body.strip()})
+    missing = set(asked) - set(recorded)
+    with out.open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    print(f"recorded {len(rows)} answers in {out}; {len(missing)} requests still unanswered")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recordings", type=Path, default=RECORDINGS)
     parser.add_argument("--dump-requests", type=Path, help="write the requests here and stop")
+    parser.add_argument(
+        "--import-answers",
+        type=Path,
+        nargs="+",
+        help="append answers (### <key> blocks of `n: fact|form` lines) to --recordings and stop",
+    )
+    parser.add_argument("--requests", type=Path, help="the --dump-requests file answered")
+    parser.add_argument("--responder", default="", help="who or what wrote the imported answers")
     parser.add_argument("--model", help="a live chat model for init_chat_model, e.g. openai:gpt-4o")
     parser.add_argument(
         "--missing",
@@ -145,6 +196,11 @@ def main() -> None:
     prompts = load(test=args.test)
     if args.dump_requests:
         dump_requests(prompts, args.dump_requests)
+        return
+    if args.import_answers:
+        if not args.requests:
+            parser.error("--import-answers needs --requests (the file the answers are for)")
+        import_answers(args.import_answers, args.requests, args.responder, args.recordings)
         return
     recorded = read_recordings(args.recordings)
     before = len(recorded)

@@ -1632,7 +1632,19 @@ now includes 5 seats").
 A sentence is FORM when it shapes how the assistant works whatever the world is: role and \
 persona, tone and style, output format and schema, procedure and steps, how to use tools, \
 refusal and safety rules, reasoning rules, rubric text, and examples that illustrate the task \
-or the output format (names, numbers and dates inside such an example are form).
+or the output format (names, numbers and dates inside such an example are form). These are \
+form too:
+- naming the company, product or persona the assistant works for ("You are the support agent \
+of Acme"); what the company offers, where it is, its prices, hours or terms stay facts;
+- headings, labels and lead-ins that only introduce a section or list ("Refund policy:", "Our \
+menu includes:"), even when the items under them are facts;
+- descriptions of how the data, tools or records are structured ("Each order has a status and \
+an id");
+- slots for the request, retrieved documents, context or conversation ({question}, {context}, \
+{history}), and profile fields that are empty or unknown;
+- steps the agent follows (ask, confirm, verify, transfer, collect details), even about orders \
+or bookings; the business's own terms (what is refundable, fees, deadlines, eligibility) stay \
+facts.
 
 Answer with one line per marked sentence, in order, exactly `<number>: fact` or \
 `<number>: form`, and nothing else."""

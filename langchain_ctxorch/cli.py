@@ -36,6 +36,8 @@ from langchain_ctxorch._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from langchain_core.language_models import BaseChatModel
+
     from langchain_ctxorch.audit import InstructionAudit
 
 __all__ = [
@@ -373,13 +375,37 @@ def add_audit_command(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE", help="the system prompt, a text file ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="print the audit as JSON")
     p.add_argument("--model", default="gpt-4o", help="price the facts for this model")
+    p.add_argument(
+        "--refine-with",
+        metavar="MODEL",
+        help="a chat model that judges every sentence again, as init_chat_model names it "
+        "(e.g. openai:gpt-4o-mini); needs the agents extra and the provider's package and key",
+    )
     p.set_defaults(handler=_run_audit)
+
+
+def _chat_model(spec: str) -> BaseChatModel:
+    """The chat model ``spec`` names, through ``langchain.chat_models.init_chat_model``."""
+    try:
+        from langchain.chat_models import init_chat_model  # noqa: PLC0415 - optional extra
+    except ImportError:
+        msg = (
+            f"--refine-with {spec!r} needs langchain: pip install 'langchain-ctxorch[agents]' "
+            "and the provider's package (e.g. langchain-openai)"
+        )
+        raise ValueError(msg) from None
+    try:
+        return init_chat_model(spec, temperature=0)
+    except ImportError as exc:  # the provider's package is missing
+        msg = f"--refine-with {spec!r}: {exc}"
+        raise ValueError(msg) from None
 
 
 def _run_audit(args: argparse.Namespace, out: TextIO) -> int:
     from langchain_ctxorch.audit import audit_instructions  # noqa: PLC0415 - lazy
 
-    audit = audit_instructions(_read_text(args.file))
+    model = _chat_model(args.refine_with) if args.refine_with else None
+    audit = audit_instructions(_read_text(args.file), refine_with=model)
     if args.json:
         out.write(json.dumps(audit.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:

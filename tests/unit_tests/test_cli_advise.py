@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import langchain.chat_models
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
 from langchain_ctxorch.cli import (
     COMMANDS,
@@ -129,6 +132,43 @@ def test_audit_missing_file_and_unknown_model_exit_2(capsys, tmp_path: Path, pro
     code, _, err = run(capsys, "audit", str(prompt_file), "--model", "acme-9000")
     assert code == 2
     assert "no price for model 'acme-9000'" in err
+
+
+def test_audit_refine_with_uses_init_chat_model(
+    capsys, monkeypatch: pytest.MonkeyPatch, prompt_file: Path
+) -> None:
+    asked: list[tuple[str, Any]] = []
+
+    def init_chat_model(spec: str, **kwargs: Any) -> GenericFakeChatModel:
+        asked.append((spec, kwargs))
+        reply = "1: form\n2: fact\n3: form\n4: fact"
+        return GenericFakeChatModel(messages=iter([AIMessage(reply)]))
+
+    monkeypatch.setattr(langchain.chat_models, "init_chat_model", init_chat_model)
+    code, out, _ = run(
+        capsys, "audit", str(prompt_file), "--json", "--refine-with", "openai:gpt-4o-mini"
+    )
+    assert code == 0
+    assert asked == [("openai:gpt-4o-mini", {"temperature": 0})]
+    findings = json.loads(out)["findings"]
+    assert [(f["kind"], f["refined"]) for f in findings] == [
+        ("form", True),
+        ("fact", True),
+        ("form", True),
+        ("fact", True),
+    ]
+
+
+def test_audit_refine_with_an_unknown_or_missing_provider_exits_2(
+    capsys, prompt_file: Path
+) -> None:
+    code, out, err = run(capsys, "audit", str(prompt_file), "--refine-with", "acme:foo")
+    assert (code, out) == (2, "")
+    assert "Unable to infer model provider for model='acme:foo'" in err
+    code, out, err = run(capsys, "audit", str(prompt_file), "--refine-with", "openai:gpt-4o")
+    assert (code, out) == (2, "")
+    assert "--refine-with 'openai:gpt-4o'" in err
+    assert "pip install langchain-openai" in err
 
 
 def test_a_subcommand_is_one_function(capsys) -> None:
