@@ -2,7 +2,7 @@ r"""Score ``audit_instructions(..., refine_with=model)`` on the labelled system 
 
 The audit's heuristics decide first; a chat model then judges every sentence again (one call per
 prompt, see `langchain_ctxorch.audit.REFINE_INSTRUCTIONS`). This script measures what that buys
-on the 180 labelled prompts of benchmarks/data/, with the scoring of ``audit_eval.py`` (a
+on the labelled prompts of benchmarks/data/ (180, and the test split with ``--test``), with the scoring of ``audit_eval.py`` (a
 sentence is "fact" when fact findings cover at least half of it), per split, next to the
 heuristics alone and the naive digit rule, and counts the calls and tokens the model costs.
 
@@ -13,6 +13,8 @@ by the SHA-256 of the exact messages the audit sends), so the figures reproduce 
     .venv/bin/python benchmarks/audit_refine_eval.py --dump-requests requests.jsonl
     .venv/bin/python benchmarks/audit_refine_eval.py --model openai:gpt-4o-mini \\
         --recordings mine.jsonl                                          # live, recorded
+    .venv/bin/python benchmarks/audit_refine_eval.py --import-answers answers.txt \\
+        --requests requests.jsonl --responder "who answered"            # answered by hand
 
 ``--dump-requests`` writes the requests (``{"key", "prompt_id", "split", "messages"}``) for
 someone or something to answer; ``--model`` calls a live chat model through
@@ -173,7 +175,13 @@ def import_answers(answers: list[Path], requests: Path, responder: str, out: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recordings", type=Path, default=RECORDINGS)
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        action="append",
+        help="a recording to replay (repeatable: a later file's answers win); new answers go "
+        "to the last one (default: benchmarks/data/audit_refine_recordings.jsonl)",
+    )
     parser.add_argument("--dump-requests", type=Path, help="write the requests here and stop")
     parser.add_argument(
         "--import-answers",
@@ -193,6 +201,7 @@ def main() -> None:
     parser.add_argument("--test", action="store_true", help=f"also score {TEST_SPLIT}")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    recordings: list[Path] = args.recordings or [RECORDINGS]
     prompts = load(test=args.test)
     if args.dump_requests:
         dump_requests(prompts, args.dump_requests)
@@ -200,9 +209,9 @@ def main() -> None:
     if args.import_answers:
         if not args.requests:
             parser.error("--import-answers needs --requests (the file the answers are for)")
-        import_answers(args.import_answers, args.requests, args.responder, args.recordings)
+        import_answers(args.import_answers, args.requests, args.responder, recordings[-1])
         return
-    recorded = read_recordings(args.recordings)
+    recorded = {key: answer for path in recordings for key, answer in read_recordings(path).items()}
     before = len(recorded)
     live = None
     if args.model:
@@ -218,14 +227,18 @@ def main() -> None:
         heuristic = audit_instructions(p["text"])
         spy = ReplayChatModel(recorded={}, capture=[])
         audit_instructions(p["text"], refine_with=spy)
-        refined = audit_instructions(p["text"], refine_with=model)
+        try:
+            refined = audit_instructions(p["text"], refine_with=model)
+        except KeyError as exc:
+            msg = f"{p['id']}: {exc.args[0]}"
+            raise SystemExit(msg) from None
         for messages in spy.capture or []:
             calls += 1
             tokens_in += sum(counter.count(str(m.content)) for m in messages)
             tokens_out += counter.count(model.recorded.get(request_key(messages), ""))
         per_prompt[p["id"]] = (labels_of(p, heuristic), labels_of(p, refined))
     if live is not None and len(model.recorded) > before:
-        with args.recordings.open("a", encoding="utf-8") as out:
+        with recordings[-1].open("a", encoding="utf-8") as out:
             for key, response in list(model.recorded.items())[before:]:
                 out.write(json.dumps({"key": key, "response": response}) + "\n")
     result: dict[str, Any] = {
