@@ -1616,38 +1616,42 @@ async def aaudit_instructions(
 
 
 REFINE_INSTRUCTIONS = """\
-You review the system prompt of an LLM application. Its sentences are marked [1], [2], ... \
-Say for each marked sentence whether it is a volatile FACT or FORM.
+You review the system prompt of an LLM application. Its sentences are marked [1], [2], ... Say \
+for each marked sentence whether it is a volatile FACT or FORM.
 
-A sentence is a FACT when it states something about the world that would have to be edited \
-once the world changes: a date, year or deadline; a price, fee, amount or discount; a quantity \
-or limit of a product, plan or service; a version, model or product name; a URL, e-mail, phone \
-number, address, opening hours or location; who holds a role; what a company, product or \
-service is, offers or currently does; a rule of the business, its products or a tax year (who \
-may do what with an order, booking, account or payment, refund and cancellation terms, \
-eligibility); or a slot filled with current data on each call (the current date, the user's \
-profile). It is a fact even when phrased as an instruction ("Tell users that the Pro plan \
-now includes 5 seats").
+A sentence is a FACT when it states something about the world that would have to be edited once \
+the world changes: a date, year or deadline; a price, fee, amount or discount; a quantity or \
+limit of a product, plan or service; the name or version of a product, plan or software; a URL, \
+e-mail, phone number, address, opening hours or location; who holds a role; what a company, \
+product or service is, offers or currently does; a rule of the business, its products or a tax \
+year (who may do what with an order, booking, account or payment, refund and cancellation terms, \
+eligibility); the model itself: its name or version, who built, trained or developed it, its \
+knowledge cutoff ("You are Foo, a language model trained by Bar" is a fact); or a slot filled \
+with current data on each call (the current date, the model name, the fields of the user's or a \
+persona's profile: name, age, location). It is a fact even when phrased as an instruction ("Tell \
+users that the Pro plan now includes 5 seats").
 
 A sentence is FORM when it shapes how the assistant works whatever the world is: role and \
 persona, tone and style, output format and schema, procedure and steps, how to use tools, \
-refusal and safety rules, reasoning rules, rubric text, and examples that illustrate the task \
-or the output format (names, numbers and dates inside such an example are form). These are \
-form too:
-- naming the company, product or persona the assistant works for ("You are the support agent \
-of Acme"); what the company offers, where it is, its prices, hours or terms stay facts;
+refusal and safety rules, reasoning rules, rubric text, and examples that illustrate the task or \
+the output format (names, numbers and dates inside such an example are form). These are form \
+too:
+- naming the company or product the assistant works for ("You are the support agent of Acme"); \
+what the company is, sells or where it is stays a fact;
 - headings, labels and lead-ins that only introduce a section or list ("Refund policy:", "Our \
 menu includes:"), even when the items under them are facts;
-- descriptions of how the data, tools or records are structured ("Each order has a status and \
-an id");
+- descriptions of how the data, tools or records are structured ("Each order has a status and an \
+id"), and of what the assistant itself can or cannot do (browse, run code, which languages);
 - slots for the request, retrieved documents, context or conversation ({question}, {context}, \
 {history}), and profile fields that are empty or unknown;
 - steps the agent follows (ask, confirm, verify, transfer, collect details), even about orders \
-or bookings; the business's own terms (what is refundable, fees, deadlines, eligibility) stay \
-facts.
+or bookings, and targets or thresholds for the agent's own work; the business's own terms (what \
+is refundable, fees, deadlines, eligibility) stay facts;
+- stable domain knowledge and method that do not change with the business (training zones, \
+formulas, citation styles, grammar).
 
-Answer with one line per marked sentence, in order, exactly `<number>: fact` or \
-`<number>: form`, and nothing else."""
+Answer with one line per marked sentence, in order, exactly `<number>: fact` or `<number>: \
+form`, and nothing else."""
 """The system message `audit_instructions(..., refine_with=model)` sends to the model."""
 
 _REFINE_CHUNK = 100
