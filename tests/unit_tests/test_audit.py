@@ -488,16 +488,18 @@ def test_recorded_refinement_answers_every_request_and_keeps_its_fit(
     # benchmarks/data/audit_refine_recordings.jsonl holds a chat model's answers keyed by the
     # exact messages the audit sends: a change to REFINE_INSTRUCTIONS or to the sentence
     # splitter fails here (no recorded answer) until it is recorded again. The prompt was
-    # written after reading the errors of its first version on these prompts, so this is a
-    # regression floor of the fit (0.908 / 0.915), not an accuracy estimate.
+    # revised after reading the errors of its earlier versions on these prompts, so this is a
+    # regression floor of the fit (0.953 / 0.913 on 210 prompts), not an accuracy estimate.
     monkeypatch.syspath_prepend(str(DATA.parents[1]))
     from audit_refine_eval import RECORDINGS, ReplayChatModel, read_recordings  # noqa: PLC0415
 
     model = ReplayChatModel(recorded=read_recordings(RECORDINGS))
-    prompts = _prompt_sets("holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
+    sets = ("holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7")
+    prompts = _prompt_sets(*sets)
+    assert len(prompts) == 210
     precision, recall = _scores(prompts, refine_with=model)
     assert recall >= 0.9
-    assert precision >= 0.89
+    assert precision >= 0.9
 
 
 def _kinds(prompt: str) -> list[tuple[str, str]]:
