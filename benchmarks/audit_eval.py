@@ -44,15 +44,24 @@ DATA_HOLDOUT3 = Path(__file__).parent / "data" / "system_prompts_holdout3.jsonl"
 DATA_HOLDOUT4 = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
 DATA_HOLDOUT5 = Path(__file__).parent / "data" / "system_prompts_holdout5.jsonl"
 DATA_HOLDOUT6 = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
-TEST_SPLIT = "holdout7"
+DATA_HOLDOUT7 = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
+DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout8.jsonl"
+TEST_SPLIT = "holdout8"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
 def load(*, test: bool = False) -> list[dict]:
-    """The labelled prompts; the test split (``holdout4``) only when ``test`` is true."""
+    """The labelled prompts; the test split (`TEST_SPLIT`) only when ``test`` is true."""
     prompts: list[dict] = []
-    tuning = (DATA, DATA_HOLDOUT2, DATA_HOLDOUT3, DATA_HOLDOUT4, DATA_HOLDOUT5, DATA_HOLDOUT6)
+    tuning = (
+        DATA,
+        DATA_HOLDOUT2,
+        DATA_HOLDOUT3,
+        DATA_HOLDOUT4,
+        DATA_HOLDOUT5,
+        DATA_HOLDOUT6,
+        DATA_HOLDOUT7,
+    )
     if test and not DATA_TEST.exists():
         msg = f"no test split yet: {DATA_TEST} does not exist (label one before scoring it)"
         raise SystemExit(msg)
@@ -86,10 +95,20 @@ SPLITS = (
     "holdout4",
     "holdout5",
     "holdout6",
+    "holdout7",
     "all",
 )
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
-TUNING_SPLITS = ("dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
+TUNING_SPLITS = (
+    "dev",
+    "holdout",
+    "holdout2",
+    "holdout3",
+    "holdout4",
+    "holdout5",
+    "holdout6",
+    "holdout7",
+)
 
 
 def audit_labels(prompt: dict) -> list[str]:

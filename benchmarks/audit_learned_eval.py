@@ -7,10 +7,10 @@ from a source nothing was fitted on, with three protocols:
 
 - ``source``: leave-one-source-out cross-validation. A prompt's group is its ``package`` or
   ``repo``; every prompt of a source is held out together, the model is trained on the others.
-- ``file``: leave-one-file-out: the six data files (``system_prompts.jsonl`` holds both ``dev``
+- ``file``: leave-one-file-out: the seven data files (``system_prompts.jsonl`` holds both ``dev``
   and ``holdout``) are the folds, which follows how the sets were collected over time.
 - ``forward``: the only protocol in which the heuristic is held out too. Each stage
-  (``holdout2-B``, ``holdout3`` ... ``holdout6``) is scored by the audit frozen before it was
+  (``holdout2-B``, ``holdout3`` ... ``holdout7``) is scored by the audit frozen before it was
   first scored (read from git with ``git show <commit>:langchain_ctxorch/audit.py``, see
   `ROUNDS`; this reproduces the recorded untouched figures exactly) and by models trained on the
   earlier stages only, with those frozen audits as their heuristic features.
@@ -98,6 +98,7 @@ STAGES = (
     "holdout4",
     "holdout5",
     "holdout6",
+    "holdout7",
 )
 """The order the sets were collected and scored in."""
 ROUNDS = (
@@ -106,11 +107,12 @@ ROUNDS = (
     ("437c06c", "holdout4"),
     ("00a926c", "holdout5"),
     ("46ce49b", "holdout6"),
+    ("d81d0f6", "holdout7"),
 )
 """Forward protocol: the audit commit frozen before each stage was scored (docs/form-vs-facts.md).
 
 Run on its stage, each reproduces the recorded untouched score (tp/fp/fn 45/10/7, 53/20/40,
-43/36/8, 40/20/21, 36/45/28)."""
+43/36/8, 40/20/21, 36/45/28, 43/29/18)."""
 BUCKETS = 1 << 20  # hashed feature space, compacted to the features that occur
 
 # Feature families: h = heuristic, c = layout/context, w = sentence words, hd = heading words.
