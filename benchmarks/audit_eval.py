@@ -13,14 +13,13 @@ prompt is in half A when the SHA-256 of its id, read as an integer, is even (`ho
 
 Each held-out set was scored once, untouched, and then tuned on (the figures are recorded in
 docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865), ``holdout3``
-(``system_prompts_holdout3.jsonl``, precision 0.726, recall 0.570), ``holdout4``
-(``system_prompts_holdout4.jsonl``, precision 0.544, recall 0.843), ``holdout5``
-(``system_prompts_holdout5.jsonl``, precision 0.667, recall 0.656) and ``holdout6``
-(``system_prompts_holdout6.jsonl``, precision 0.444, recall 0.562). The next test split,
-``holdout7`` (``system_prompts_holdout7.jsonl``), does not exist yet: collect and label it before
-running the audit on it (see benchmarks/data/system_prompts.README.md). It is scored only with
-``--test`` and left out of every other figure (``all`` included), so tuning runs never show it. ``--errors`` lists the errors of the tuning splits
-unless ``--errors-split`` names another one.
+(``system_prompts_holdout3.jsonl``, 0.726 / 0.570), ``holdout4`` (0.544 / 0.843), ``holdout5``
+(0.667 / 0.656), ``holdout6`` (0.444 / 0.562), ``holdout7`` (0.597 / 0.705) and ``holdout8``
+(0.560 / 0.651). The next test split is ``holdout9`` (``system_prompts_holdout9.jsonl``),
+collected and labelled before the audit ran on it (see benchmarks/data/system_prompts.README.md);
+until it exists ``--test`` stops with a message. It is scored only with ``--test`` and left out
+of every other figure (``all`` included), so tuning runs never show it. ``--errors`` lists the
+errors of the tuning splits unless ``--errors-split`` names another one.
 
 Run:
     .venv/bin/python benchmarks/audit_eval.py [--errors] [--json] [--repeat N] [--test]
@@ -45,8 +44,9 @@ DATA_HOLDOUT4 = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
 DATA_HOLDOUT5 = Path(__file__).parent / "data" / "system_prompts_holdout5.jsonl"
 DATA_HOLDOUT6 = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
 DATA_HOLDOUT7 = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout8.jsonl"
-TEST_SPLIT = "holdout8"
+DATA_HOLDOUT8 = Path(__file__).parent / "data" / "system_prompts_holdout8.jsonl"
+DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout9.jsonl"
+TEST_SPLIT = "holdout9"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
@@ -61,6 +61,7 @@ def load(*, test: bool = False) -> list[dict]:
         DATA_HOLDOUT5,
         DATA_HOLDOUT6,
         DATA_HOLDOUT7,
+        DATA_HOLDOUT8,
     )
     if test and not DATA_TEST.exists():
         msg = f"no test split yet: {DATA_TEST} does not exist (label one before scoring it)"
@@ -96,6 +97,7 @@ SPLITS = (
     "holdout5",
     "holdout6",
     "holdout7",
+    "holdout8",
     "all",
 )
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
@@ -108,6 +110,7 @@ TUNING_SPLITS = (
     "holdout5",
     "holdout6",
     "holdout7",
+    "holdout8",
 )
 
 
