@@ -1657,7 +1657,8 @@ form`, and nothing else."""
 _REFINE_CHUNK = 100
 """Most sentences asked about in one call; longer instructions take several calls."""
 
-_VERDICT_LINE = re.compile(r"^\W*(\d+)\W+(fact|form)\b", re.IGNORECASE | re.MULTILINE)
+_VERDICT_LINE = re.compile(r"^[^\w\n]*(\d+)[^\w\n]+(fact|form)\b", re.IGNORECASE | re.MULTILINE)
+"""One verdict line of the refining model: ``3: fact``, ``**3** - Form``, ``[3] fact``."""
 
 
 @dataclass(frozen=True)
