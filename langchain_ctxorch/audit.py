@@ -1626,10 +1626,12 @@ e-mail, phone number, address, opening hours or location; who holds a role; what
 product or service is, offers or currently does; a rule of the business, its products or a tax \
 year (who may do what with an order, booking, account or payment, refund and cancellation terms, \
 eligibility); the model itself: its name or version, who built, trained or developed it, its \
-knowledge cutoff ("You are Foo, a language model trained by Bar" is a fact); or a slot filled \
-with current data on each call (the current date, the model name, the fields of the user's or a \
-persona's profile: name, age, location). It is a fact even when phrased as an instruction ("Tell \
-users that the Pro plan now includes 5 seats").
+knowledge cutoff ("You are Foo, a language model trained by Bar" is a fact); a deployment's \
+settings and feature switches ("Browsing: disabled", "Web search: enabled"); or a slot filled \
+with current data on each call or per deployment (the current date, the model name, the \
+machine's operating system, shell or directories, the cart and its total, the fields of the \
+user's or a persona's profile: name, age, location). It is a fact even when phrased as an \
+instruction ("Tell users that the Pro plan now includes 5 seats").
 
 A sentence is FORM when it shapes how the assistant works whatever the world is: role and \
 persona, tone and style, output format and schema, procedure and steps, how to use tools, \
@@ -1641,14 +1643,16 @@ what the company is, sells or where it is stays a fact;
 - headings, labels and lead-ins that only introduce a section or list ("Refund policy:", "Our \
 menu includes:"), even when the items under them are facts;
 - descriptions of how the data, tools or records are structured ("Each order has a status and an \
-id"), and of what the assistant itself can or cannot do (browse, run code, which languages);
+id"), and general statements of what the assistant can or cannot do ("You cannot browse the \
+web");
 - slots for the request, retrieved documents, context or conversation ({question}, {context}, \
 {history}), and profile fields that are empty or unknown;
 - steps the agent follows (ask, confirm, verify, transfer, collect details), even about orders \
 or bookings, and targets or thresholds for the agent's own work; the business's own terms (what \
 is refundable, fees, deadlines, eligibility) stay facts;
 - stable domain knowledge and method that do not change with the business (training zones, \
-formulas, citation styles, grammar).
+formulas, citation styles, grammar); rules that an authority publishes and updates (tax rules, \
+medication dose limits) stay facts.
 
 Answer with one line per marked sentence, in order, exactly `<number>: fact` or `<number>: \
 form`, and nothing else."""
