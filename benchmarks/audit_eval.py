@@ -11,15 +11,16 @@ a naive baseline a user might write instead ("a sentence with a digit, a $ or a 
 ``holdout2`` is also split by prompt into two fixed halves, ``holdout2-A`` and ``holdout2-B``: a
 prompt is in half A when the SHA-256 of its id, read as an integer, is even (`holdout2_half`).
 
-Each held-out set was scored once, untouched, and then tuned on (the figures are recorded in
-docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865), ``holdout3``
-(``system_prompts_holdout3.jsonl``, 0.726 / 0.570), ``holdout4`` (0.544 / 0.843), ``holdout5``
-(0.667 / 0.656), ``holdout6`` (0.444 / 0.562), ``holdout7`` (0.597 / 0.705), ``holdout8``
-(0.560 / 0.651) and ``holdout9`` (0.730 / 0.540). The next test split is ``holdout10``
-(``system_prompts_holdout10.jsonl``), to be collected and labelled before the audit runs on it
-(see benchmarks/data/system_prompts.README.md); until it exists ``--test`` stops with a message. It is scored only with ``--test`` and left out
-of every other figure (``all`` included), so tuning runs never show it. ``--errors`` lists the
-errors of the tuning splits unless ``--errors-split`` names another one.
+Each held-out set was scored once, untouched, and then used for tuning (the figures are
+recorded in docs/form-vs-facts.md): ``holdout2-B`` (precision 0.818, recall 0.865),
+``holdout3`` (0.726 / 0.570), ``holdout4`` (0.544 / 0.843), ``holdout5`` (0.667 / 0.656),
+``holdout6`` (0.444 / 0.562), ``holdout7`` (0.597 / 0.705), ``holdout8`` (0.560 / 0.651),
+``holdout9`` (0.730 / 0.540) and ``holdout10`` (0.889 / 0.649). The next test split is
+``holdout11`` (``system_prompts_holdout11.jsonl``), to be collected and labelled before the audit
+runs on it (see benchmarks/data/system_prompts.README.md); until it exists ``--test`` stops with
+a message. It is scored only with ``--test`` and left out of every other figure (``all``
+included), so tuning runs never show it. ``--errors`` lists the errors of the tuning splits
+unless ``--errors-split`` names another one.
 
 Run:
     .venv/bin/python benchmarks/audit_eval.py [--errors] [--json] [--repeat N] [--test]
@@ -46,8 +47,9 @@ DATA_HOLDOUT6 = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
 DATA_HOLDOUT7 = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
 DATA_HOLDOUT8 = Path(__file__).parent / "data" / "system_prompts_holdout8.jsonl"
 DATA_HOLDOUT9 = Path(__file__).parent / "data" / "system_prompts_holdout9.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout10.jsonl"
-TEST_SPLIT = "holdout10"
+DATA_HOLDOUT10 = Path(__file__).parent / "data" / "system_prompts_holdout10.jsonl"
+DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout11.jsonl"
+TEST_SPLIT = "holdout11"
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
@@ -64,6 +66,7 @@ def load(*, test: bool = False) -> list[dict]:
         DATA_HOLDOUT7,
         DATA_HOLDOUT8,
         DATA_HOLDOUT9,
+        DATA_HOLDOUT10,
     )
     if test and not DATA_TEST.exists():
         msg = f"no test split yet: {DATA_TEST} does not exist (label one before scoring it)"
@@ -101,6 +104,7 @@ SPLITS = (
     "holdout7",
     "holdout8",
     "holdout9",
+    "holdout10",
     "all",
 )
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
@@ -115,6 +119,7 @@ TUNING_SPLITS = (
     "holdout7",
     "holdout8",
     "holdout9",
+    "holdout10",
 )
 
 

@@ -7,10 +7,10 @@ from a source nothing was fitted on, with three protocols:
 
 - ``source``: leave-one-source-out cross-validation. A prompt's group is its ``package`` or
   ``repo``; every prompt of a source is held out together, the model is trained on the others.
-- ``file``: leave-one-file-out: the nine data files (``system_prompts.jsonl`` holds both ``dev``
+- ``file``: leave-one-file-out: the ten data files (``system_prompts.jsonl`` holds both ``dev``
   and ``holdout``) are the folds, which follows how the sets were collected over time.
 - ``forward``: the only protocol in which the heuristic is held out too. Each stage
-  (``holdout2-B``, ``holdout3`` ... ``holdout9``) is scored by the audit frozen before it was
+  (``holdout2-B``, ``holdout3`` ... ``holdout10``) is scored by the audit frozen before it was
   first scored (read from git with ``git show <commit>:langchain_ctxorch/audit.py``, see
   `ROUNDS`; this reproduces the recorded untouched figures exactly) and by models trained on the
   earlier stages only, with those frozen audits as their heuristic features.
@@ -101,6 +101,7 @@ STAGES = (
     "holdout7",
     "holdout8",
     "holdout9",
+    "holdout10",
 )
 """The order the sets were collected and scored in."""
 ROUNDS = (
@@ -112,11 +113,12 @@ ROUNDS = (
     ("d81d0f6", "holdout7"),
     ("61e2fb6", "holdout8"),
     ("9451674", "holdout9"),
+    ("4bc354b", "holdout10"),
 )
 """Forward protocol: the audit commit frozen before each stage was scored (docs/form-vs-facts.md).
 
 Run on its stage, each reproduces the recorded untouched score (tp/fp/fn 45/10/7, 53/20/40,
-43/36/8, 40/20/21, 36/45/28, 43/29/18, 28/22/15, 27/10/23)."""
+43/36/8, 40/20/21, 36/45/28, 43/29/18, 28/22/15, 27/10/23, 24/3/13)."""
 BUCKETS = 1 << 20  # hashed feature space, compacted to the features that occur
 
 # Feature families: h = heuristic, c = layout/context, w = sentence words, hd = heading words.
