@@ -42,12 +42,7 @@ FROZEN_COMMITS = {"holdout6": "190a2a7", "holdout9": "9451674"}
 
 def predicted(audit: Callable[[str], Any], prompt: dict) -> list[str]:
     """Fact/form per gold sentence, matched like `audit_eval.audit_labels`."""
-    facts = [(f.start, f.end) for f in audit(prompt["text"]).facts]
-    out = []
-    for s in prompt["sentences"]:
-        covered = sum(max(0, min(e, s["end"]) - max(b, s["start"])) for b, e in facts)
-        out.append("fact" if covered * 2 >= s["end"] - s["start"] else "form")
-    return out
+    return audit_eval.labels_of(prompt, audit(prompt["text"]))
 
 
 def kappa(a: list[str], b: list[str]) -> tuple[float, float]:

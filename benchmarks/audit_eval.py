@@ -36,7 +36,7 @@ import statistics
 import time
 from pathlib import Path
 
-from langchain_ctxorch.audit import audit_instructions
+from langchain_ctxorch.audit import InstructionAudit, audit_instructions
 
 DATA = Path(__file__).parent / "data" / "system_prompts.jsonl"
 DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
@@ -123,14 +123,18 @@ TUNING_SPLITS = (
 )
 
 
-def audit_labels(prompt: dict) -> list[str]:
-    audit = audit_instructions(prompt["text"])
+def labels_of(prompt: dict, audit: InstructionAudit) -> list[str]:
+    """Fact/form per gold sentence: fact when the audit's fact findings cover half of it."""
     fact_spans = [(f.start, f.end) for f in audit.facts]
     out = []
     for s in prompt["sentences"]:
         covered = sum(max(0, min(e, s["end"]) - max(b, s["start"])) for b, e in fact_spans)
         out.append("fact" if covered * 2 >= s["end"] - s["start"] else "form")
     return out
+
+
+def audit_labels(prompt: dict) -> list[str]:
+    return labels_of(prompt, audit_instructions(prompt["text"]))
 
 
 def naive_labels(prompt: dict) -> list[str]:

@@ -2,9 +2,10 @@ r"""Score ``audit_instructions(..., refine_with=model)`` on the labelled system 
 
 The audit's heuristics decide first; a chat model then judges every sentence again (one call per
 prompt, see `langchain_ctxorch.audit.REFINE_INSTRUCTIONS`). This script measures what that buys
-on the labelled prompts of benchmarks/data/ (180, and the test split with ``--test``), with the scoring of ``audit_eval.py`` (a
-sentence is "fact" when fact findings cover at least half of it), per split, next to the
-heuristics alone and the naive digit rule, and counts the calls and tokens the model costs.
+on the labelled prompts of benchmarks/data/ (the tuning splits, and the test split with
+``--test``), with the scoring of ``audit_eval.py`` (a sentence is "fact" when fact findings cover
+at least half of it), per split, next to the heuristics alone and the naive digit rule, and
+counts the calls and tokens the model costs.
 
 Model answers are replayed from a recording (JSONL, one ``{"key", "response"}`` per call, keyed
 by the SHA-256 of the exact messages the audit sends), so the figures reproduce offline:
@@ -43,9 +44,9 @@ from pydantic import Field
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from audit_eval import SPLITS, TEST_SPLIT, load, naive_labels, scores, splits_of
+from audit_eval import SPLITS, TEST_SPLIT, labels_of, load, naive_labels, scores, splits_of
 
-from langchain_ctxorch.audit import InstructionAudit, audit_instructions
+from langchain_ctxorch.audit import audit_instructions
 from langchain_ctxorch.tokens import get_token_counter
 
 RECORDINGS = Path(__file__).parent / "data" / "audit_refine_recordings.jsonl"
@@ -102,16 +103,6 @@ def read_recordings(path: Path) -> dict[str, str]:
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return {row["key"]: row["response"] for row in rows}
-
-
-def labels_of(prompt: dict, audit: InstructionAudit) -> list[str]:
-    """Gold-span verdicts from an audit (fact when fact findings cover half the sentence)."""
-    spans = [(f.start, f.end) for f in audit.facts]
-    out = []
-    for s in prompt["sentences"]:
-        covered = sum(max(0, min(e, s["end"]) - max(b, s["start"])) for b, e in spans)
-        out.append("fact" if covered * 2 >= s["end"] - s["start"] else "form")
-    return out
 
 
 def dump_requests(prompts: list[dict], path: Path) -> None:
