@@ -39,35 +39,17 @@ from pathlib import Path
 from langchain_ctxorch.audit import InstructionAudit, audit_instructions
 
 DATA = Path(__file__).parent / "data" / "system_prompts.jsonl"
-DATA_HOLDOUT2 = Path(__file__).parent / "data" / "system_prompts_holdout2.jsonl"
-DATA_HOLDOUT3 = Path(__file__).parent / "data" / "system_prompts_holdout3.jsonl"
-DATA_HOLDOUT4 = Path(__file__).parent / "data" / "system_prompts_holdout4.jsonl"
-DATA_HOLDOUT5 = Path(__file__).parent / "data" / "system_prompts_holdout5.jsonl"
-DATA_HOLDOUT6 = Path(__file__).parent / "data" / "system_prompts_holdout6.jsonl"
-DATA_HOLDOUT7 = Path(__file__).parent / "data" / "system_prompts_holdout7.jsonl"
-DATA_HOLDOUT8 = Path(__file__).parent / "data" / "system_prompts_holdout8.jsonl"
-DATA_HOLDOUT9 = Path(__file__).parent / "data" / "system_prompts_holdout9.jsonl"
-DATA_HOLDOUT10 = Path(__file__).parent / "data" / "system_prompts_holdout10.jsonl"
-DATA_TEST = Path(__file__).parent / "data" / "system_prompts_holdout11.jsonl"
-TEST_SPLIT = "holdout11"
+HELD_OUT = tuple(f"holdout{k}" for k in range(2, 11))
+"""The held-out files after the first, in the order they were collected; all are tuning sets now."""
+TEST_SPLIT = f"holdout{len(HELD_OUT) + 2}"
+DATA_TEST = DATA.with_name(f"system_prompts_{TEST_SPLIT}.jsonl")
 _NAIVE = re.compile(r"\d|\$|https?://|www\.")
 
 
 def load(*, test: bool = False) -> list[dict]:
     """The labelled prompts; the test split (`TEST_SPLIT`) only when ``test`` is true."""
     prompts: list[dict] = []
-    tuning = (
-        DATA,
-        DATA_HOLDOUT2,
-        DATA_HOLDOUT3,
-        DATA_HOLDOUT4,
-        DATA_HOLDOUT5,
-        DATA_HOLDOUT6,
-        DATA_HOLDOUT7,
-        DATA_HOLDOUT8,
-        DATA_HOLDOUT9,
-        DATA_HOLDOUT10,
-    )
+    tuning = (DATA, *(DATA.with_name(f"system_prompts_{name}.jsonl") for name in HELD_OUT))
     if test and not DATA_TEST.exists():
         msg = f"no test split yet: {DATA_TEST} does not exist (label one before scoring it)"
         raise SystemExit(msg)
@@ -91,36 +73,9 @@ def splits_of(prompt: dict) -> set[str]:
     return out
 
 
-SPLITS = (
-    "dev",
-    "holdout",
-    "holdout2",
-    "holdout2-A",
-    "holdout2-B",
-    "holdout3",
-    "holdout4",
-    "holdout5",
-    "holdout6",
-    "holdout7",
-    "holdout8",
-    "holdout9",
-    "holdout10",
-    "all",
-)
+SPLITS = ("dev", "holdout", "holdout2", "holdout2-A", "holdout2-B", *HELD_OUT[1:], "all")
 TEST_SPLITS = (TEST_SPLIT, f"all+{TEST_SPLIT}")
-TUNING_SPLITS = (
-    "dev",
-    "holdout",
-    "holdout2",
-    "holdout3",
-    "holdout4",
-    "holdout5",
-    "holdout6",
-    "holdout7",
-    "holdout8",
-    "holdout9",
-    "holdout10",
-)
+TUNING_SPLITS = ("dev", "holdout", *HELD_OUT)
 
 
 def labels_of(prompt: dict, audit: InstructionAudit) -> list[str]:

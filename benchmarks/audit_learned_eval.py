@@ -90,19 +90,7 @@ INNER_SOURCE_FOLDS = 4
 MAX_ITER = 300
 BOOTSTRAP = 1000
 SEED = 20240607
-STAGES = (
-    "system_prompts",
-    "holdout2-A",
-    "holdout2-B",
-    "holdout3",
-    "holdout4",
-    "holdout5",
-    "holdout6",
-    "holdout7",
-    "holdout8",
-    "holdout9",
-    "holdout10",
-)
+STAGES = ("system_prompts", "holdout2-A", "holdout2-B", *audit_eval.HELD_OUT[1:])
 """The order the sets were collected and scored in."""
 ROUNDS = (
     ("8af071c", "holdout2-B"),

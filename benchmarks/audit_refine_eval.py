@@ -215,9 +215,9 @@ def main() -> None:
     per_prompt: dict[str, tuple[list[str], list[str]]] = {}
     calls = tokens_in = tokens_out = 0
     for p in prompts:
-        heuristic = audit_instructions(p["text"])
+        # the spy answers nothing, so this is the heuristic audit, and it keeps the requests
         spy = ReplayChatModel(recorded={}, capture=[])
-        audit_instructions(p["text"], refine_with=spy)
+        heuristic = audit_instructions(p["text"], refine_with=spy)
         try:
             refined = audit_instructions(p["text"], refine_with=model)
         except KeyError as exc:

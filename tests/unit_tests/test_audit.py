@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
+from ctxorch_fakes import RecordingChatModel
 from growth_timing import assert_linear
 from hypothesis import given
 from hypothesis import strategies as st
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
 
 from langchain_ctxorch.audit import (
     REFINE_INSTRUCTIONS,
@@ -330,42 +327,34 @@ def _model(*replies: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
 
 
-class _Judge(BaseChatModel):
+def _judge_answer(messages: list[BaseMessage]) -> AIMessage:
     """Answers from the request alone: a marked sentence mentioning "fee" is a fact."""
+    human = str(messages[-1].content)
+    ask = re.search(r"sentences (\d+) to (\d+)\.", human)
+    marked = dict(re.findall(r"\[(\d+)\] ([^\[]*)", human.split("<prompt>")[1]))
+    lo, hi = (int(ask.group(1)), int(ask.group(2))) if ask else (1, len(marked))
+    lines = [f"{n}: {'fact' if 'fee' in marked[str(n)] else 'form'}" for n in range(lo, hi + 1)]
+    return AIMessage("\n".join(lines))
 
-    calls: list[list[BaseMessage]] = Field(default_factory=list)
 
-    @property
-    def _llm_type(self) -> str:
-        return "judge"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.calls.append(messages)
-        human = str(messages[-1].content)
-        ask = re.search(r"sentences (\d+) to (\d+)\.", human)
-        marked = dict(re.findall(r"\[(\d+)\] ([^\[]*)", human.split("<prompt>")[1]))
-        lo, hi = (int(ask.group(1)), int(ask.group(2))) if ask else (1, len(marked))
-        lines = [f"{n}: {'fact' if 'fee' in marked[str(n)] else 'form'}" for n in range(lo, hi + 1)]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage("\n".join(lines)))])
+def _judge() -> RecordingChatModel:
+    """A chat model answering every call with `_judge_answer`; its ``inputs`` are the calls."""
+    return RecordingChatModel(script=[_judge_answer] * 10)
 
 
 def test_refine_sends_one_call_per_text_with_its_sentences_marked() -> None:
-    judge = _Judge()
+    judge = _judge()
     prompt = "Be brief.\n- Our mascot is a blue fox. The fee is $5."
     audit = audit_instructions([prompt, "Reply in JSON."], refine_with=judge)
-    assert len(judge.calls) == 2
-    system, human = judge.calls[0]
+    assert len(judge.inputs) == 2
+    # batch() runs the calls on threads, so they may arrive in either order
+    first, second = sorted(judge.inputs, key=lambda call: "Reply in JSON." in str(call[1].content))
+    system, human = first
     assert isinstance(system, SystemMessage)
     assert system.content == REFINE_INSTRUCTIONS
     assert "[1] Be brief.\n- [2] Our mascot is a blue fox. [3] The fee is $5." in str(human.content)
     assert "marked [1] to [3]" in str(human.content)
-    assert "[1] Reply in JSON." in str(judge.calls[1][1].content)
+    assert "[1] Reply in JSON." in str(second[1].content)
     assert [(f.kind, f.refined) for f in audit.findings] == [
         ("form", True),
         ("form", True),
@@ -392,10 +381,10 @@ def test_refine_with_a_chat_model_can_flip_confirm_and_skip_verdicts() -> None:
 
 def test_refine_asks_about_long_instructions_in_chunks() -> None:
     text = " ".join(f"Rule {i} has a fee." if i % 7 == 0 else f"Be kind {i}." for i in range(250))
-    judge = _Judge()
+    judge = _judge()
     audit = audit_instructions(text, refine_with=judge)
-    asks = [re.search(r"Answer for .*", str(c[1].content)).group(0) for c in judge.calls]  # type: ignore[union-attr]
-    assert asks == [
+    asks = [re.search(r"Answer for .*", str(c[1].content)).group(0) for c in judge.inputs]  # type: ignore[union-attr]
+    assert sorted(asks, key=lambda ask: int(ask.split()[3])) == [
         "Answer for sentences 1 to 100.",
         "Answer for sentences 101 to 200.",
         "Answer for sentences 201 to 250.",
@@ -407,8 +396,8 @@ def test_refine_asks_about_long_instructions_in_chunks() -> None:
 
 async def test_async_refine_matches_sync_and_keeps_one_word_answers() -> None:
     text = " ".join(f"The fee is ${i}." if i % 3 == 0 else f"Be kind {i}." for i in range(120))
-    sync = audit_instructions(text, refine_with=_Judge())
-    assert await aaudit_instructions(text, refine_with=_Judge()) == sync
+    sync = audit_instructions(text, refine_with=_judge())
+    assert await aaudit_instructions(text, refine_with=_judge()) == sync
     audit = await aaudit_instructions("The fee is $5.", refine_with=_model("form"))
     assert [(f.kind, f.suggested_item) for f in audit.findings] == [("form", None)]
     assert "heuristic said" in audit.findings[0].reason
