@@ -18,6 +18,10 @@ from typing import Any
 GROWTH_FACTOR = 10
 GROWTH_LIMIT = 20.0
 """10x the input must take well under 20x the time (a quadratic algorithm takes ~100x)."""
+MIN_EVIDENCE_SECONDS = 0.001
+"""A large run faster than this is no evidence of superlinear growth: at microseconds the ratio
+is timer and call overhead (one CI-like run saw 0.002 ms -> 0.1 ms, "46x", on a linear search),
+while a quadratic algorithm on the sizes checked here takes far longer than a millisecond."""
 
 
 def best_time(fn: Callable[[], Any], repeat: int = 3, *, collect: bool = True) -> float:
@@ -75,16 +79,19 @@ def assert_linear(
     repeat: int = 3,
     attempts: int = 3,
 ) -> None:
-    """Fail when ``factor``x the input takes ``limit``x the time or more in every attempt."""
+    """Fail when ``factor``x the input takes ``limit``x the time or more in every attempt.
+
+    A large run under `MIN_EVIDENCE_SECONDS` passes: its ratio measures overhead, not growth.
+    """
     ratio, t_small, t_large = growth(make, run, n, factor=factor, repeat=repeat)
     for _ in range(attempts - 1):
-        if ratio < limit:
+        if ratio < limit or t_large < MIN_EVIDENCE_SECONDS:
             break
         # measure again before blaming the code for machine noise
         ratio, t_small, t_large = min(
             (ratio, t_small, t_large), growth(make, run, n, factor=factor, repeat=repeat)
         )
-    assert ratio < limit, (
+    assert ratio < limit or t_large < MIN_EVIDENCE_SECONDS, (
         f"{what}: {factor}x the input ({n} -> {n * factor}) took {ratio:.1f}x the time "
         f"({t_small * 1e3:.2f} ms -> {t_large * 1e3:.1f} ms); expected well under {limit:.0f}x"
     )
